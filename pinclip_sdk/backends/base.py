@@ -1,0 +1,74 @@
+"""The protocol every inference backend implements, and the registry that finds them.
+
+A backend executes one bundle artifact: it takes a float32 NCHW batch (the output of the
+preprocessing core) and returns one float32 logit per image. Adding a backend means one module
+here and one entry in `BACKENDS` (design decision 2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pinclip_sdk.errors import BackendUnavailableError, ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pinclip_sdk.bundle import Bundle
+
+# backend name -> module defining `BACKEND_CLASS`; imported only when asked for
+BACKENDS: dict[str, str] = {
+    "onnxruntime": "pinclip_sdk.backends.onnxruntime",
+    "openvino": "pinclip_sdk.backends.openvino",
+    "tensorrt": "pinclip_sdk.backends.tensorrt",
+}
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A loaded, ready-to-run artifact.
+
+    Implementations are classes with `name`, a `probe()` classmethod saying whether the backend can
+    run on this machine, a `load()` classmethod, and the instance methods below. `infer` must be
+    safe to call from several threads (serialise internally if the engine is not).
+    """
+
+    name: str
+
+    @classmethod
+    def probe(cls) -> str | None:
+        """None if this backend can run here, else a one-line reason (missing package, no GPU)."""
+        ...
+
+    @classmethod
+    def load(cls, bundle: Bundle, precision: str, threads: int | None = None) -> Backend:
+        """Load the bundle's artifact of `precision` (hash-verified through `bundle.verified_path`)."""
+        ...
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, 3, H, W] -> float32 [N] logits."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """What runs: backend, precision, artifact, device, library version, threads."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The backend class registered as `name`; raises with the closest valid name on a typo."""
+    module_path = BACKENDS.get(name)
+    if module_path is None:
+        close = difflib.get_close_matches(name, BACKENDS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"Unknown backend {name!r}. Available: {', '.join(BACKENDS)}.{hint}")
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend {name!r} cannot be imported ({exc}); install pinclip-sdk[{name}]"
+        ) from exc
+    return module.BACKEND_CLASS

@@ -1,0 +1,102 @@
+"""The `pinclip` command line: a thin layer over the Python API.
+
+Each command lives in its own module, registered below by dotted path and imported only when
+the parser is built. A command module defines `configure(parser)` and `run(args) -> int`, and
+its docstring's first line is the command's help. Command modules must not import torch, the
+training or the export packages at module level: `pinclip detect` has to work on an appliance
+with only the runtime installed (design decision 9).
+
+Exit codes: 0 success, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from pinclip_sdk.errors import PinclipError
+
+# command name -> module path, or a group name -> {subcommand -> module path}
+COMMANDS: dict[str, str | dict[str, str]] = {
+    "train": "pinclip_sdk.training.cli_train",
+    "eval": "pinclip_sdk.training.cli_eval",
+    "data": {
+        "inspect": "pinclip_sdk.training.cli_inspect",
+        "build-proxy": "pinclip_sdk.training.proxy.cli",
+    },
+    "export": "pinclip_sdk.export.cli_export",
+    "calibrate": "pinclip_sdk.export.cli_calibrate",
+    "compare": "pinclip_sdk.export.cli_compare",
+    "detect": "pinclip_sdk.cli.detect",
+    "bench": "pinclip_sdk.cli.bench",
+    "info": "pinclip_sdk.cli.info",
+    "version": "pinclip_sdk.cli.version",
+}
+
+
+def _add_command(subparsers: argparse._SubParsersAction, name: str, module_path: str) -> None:
+    try:
+        module = importlib.import_module(module_path)
+    except ModuleNotFoundError as exc:
+        # Only the runtime is installed here, or the command's module is not there yet.
+        parser = subparsers.add_parser(name, help=f"(unavailable: {exc.name} not installed)")
+        parser.set_defaults(_unavailable=f"`pinclip {name}` needs {exc.name}: install pinclip-sdk[train]")
+        return
+    doc = (module.__doc__ or "").strip()
+    parser = subparsers.add_parser(
+        name,
+        help=doc.splitlines()[0] if doc else None,
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.configure(parser)
+    parser.set_defaults(_run=module.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pinclip",
+        description="PiN-CLIP Edge SDK: train, export and run a detector of AI-generated images.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, target in COMMANDS.items():
+        if isinstance(target, str):
+            _add_command(subparsers, name, target)
+            continue
+        group = subparsers.add_parser(name, help=f"{name} commands: {', '.join(target)}")
+        group_sub = group.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+        for sub_name, module_path in target.items():
+            _add_command(group_sub, sub_name, module_path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose + 1, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if getattr(args, "_unavailable", None):
+        print(f"pinclip: error: {args._unavailable}", file=sys.stderr)
+        return 2
+    run = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(run(args) or 0)
+    except PinclipError as exc:
+        print(f"pinclip: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pinclip: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
