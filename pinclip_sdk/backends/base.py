@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pinclip_sdk.errors import BackendUnavailableError, ConfigError
+from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +35,12 @@ class Backend(Protocol):
     Implementations are classes with `name`, a `probe()` classmethod saying whether the backend can
     run on this machine, a `load()` classmethod, and the instance methods below. `infer` must be
     safe to call from several threads (serialise internally if the engine is not).
+
+    Optional extras the runtime uses when present (read with `getattr`):
+    - `concurrency: int` how many `infer` calls may usefully run at once (OpenVINO THROUGHPUT
+      streams); the batch pipeline keeps that many batches in flight. Default 1.
+    - `load(..., options=...)`: backend-specific settings (e.g. OpenVINO `performance_hint`); the
+      Detector passes `options` only when the caller gave some, so `load` may omit the keyword.
     """
 
     name: str
@@ -72,3 +80,40 @@ def backend_class(name: str) -> type[Backend]:
             f"backend {name!r} cannot be imported ({exc}); install pinclip-sdk[{name}]"
         ) from exc
     return module.BACKEND_CLASS
+
+
+def check_batch(batch: Any, where: str) -> np.ndarray:
+    """Validate an inference batch once for every backend: float32, 4-D NCHW, C-contiguous."""
+    import numpy as np
+
+    ok = isinstance(batch, np.ndarray) and batch.dtype == np.float32 and batch.ndim == 4
+    if not ok or batch.shape[1] != 3:
+        shape = getattr(batch, "shape", None)
+        dtype = getattr(batch, "dtype", type(batch).__name__)
+        raise BackendError(f"{where}: expected a float32 [N, 3, H, W] array, got {dtype} with shape {shape}")
+    return np.ascontiguousarray(batch)
+
+
+def as_logits(output: Any, batch_size: int, where: str) -> np.ndarray:
+    """A backend's raw output ([N] or [N, 1]) as a float32 [N] array, checked against the batch size."""
+    import numpy as np
+
+    logits = np.asarray(output, dtype=np.float32).reshape(-1)
+    if logits.shape[0] != batch_size:
+        raise BackendError(
+            f"{where}: model returned {logits.shape[0]} values for a batch of {batch_size}; "
+            "expected one logit per image (output shape [N] or [N, 1])"
+        )
+    return logits
+
+
+def cache_dir(*parts: str) -> Path:
+    """Per-user cache folder of the runtime (backend choices, engines): `$PINCLIP_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/pinclip`, else `~/.cache/pinclip`; created on first use."""
+    root = os.environ.get("PINCLIP_CACHE_DIR")
+    if not root:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        root = str(Path(xdg) / "pinclip") if xdg else str(Path.home() / ".cache" / "pinclip")
+    path = Path(root, *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

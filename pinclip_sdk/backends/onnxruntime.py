@@ -1,0 +1,148 @@
+"""ONNX Runtime backend: runs a bundle's `onnxruntime-{fp32,fp16,int8}` artifact.
+
+CPU by default; the CUDA and TensorRT execution providers are used when the installed
+onnxruntime build offers them (TensorRT EP engines cached under the runtime cache folder).
+Graph optimisation is on (`ORT_ENABLE_ALL`) and intra-op threads are configurable.
+`InferenceSession.run` is thread-safe, so one session serves every caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch
+from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
+
+if TYPE_CHECKING:
+    from pinclip_sdk.bundle import Bundle
+
+logger = logging.getLogger(__name__)
+EXTRA = "pinclip-sdk[onnxruntime]"
+# preference order; only providers the installed build offers are used
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def _import_ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise BackendUnavailableError(f"onnxruntime is not installed ({exc}); install {EXTRA}") from exc
+    return onnxruntime
+
+
+def _providers(ort: Any, requested: list[str] | None, model_key: str) -> list[Any]:
+    available = ort.get_available_providers()
+    if requested is not None:
+        missing = [p for p in requested if p not in available]
+        if missing:
+            raise BackendUnavailableError(
+                f"onnxruntime providers {missing} are not in this build (available: {available}); "
+                "install onnxruntime-gpu for CUDA/TensorRT"
+            )
+        names = list(requested)
+    else:
+        names = [p for p in _GPU_PROVIDERS if p in available] + ["CPUExecutionProvider"]
+    providers: list[Any] = []
+    for name in names:
+        if name == "TensorrtExecutionProvider":
+            engines = cache_dir("ort-trt", model_key)
+            providers.append((name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines)}))
+        else:
+            providers.append(name)
+    return providers
+
+
+class OnnxRuntimeBackend:
+    """An `onnxruntime.InferenceSession` over one bundle artifact.
+
+    Options (`Detector(..., backend_options=...)`): `providers` (list of execution provider names),
+    `inter_op_threads` (int).
+    """
+
+    name = "onnxruntime"
+    concurrency = 1
+
+    def __init__(self, session: Any, artifact_name: str, precision: str, threads: int | None) -> None:
+        self._session = session
+        self._input = session.get_inputs()[0].name
+        self._output = session.get_outputs()[0].name
+        self._artifact = artifact_name
+        self._precision = precision
+        self._threads = threads
+
+    @classmethod
+    def probe(cls) -> str | None:
+        try:
+            _import_ort()
+        except BackendUnavailableError as exc:
+            return str(exc)
+        return None
+
+    @classmethod
+    def load(
+        cls,
+        bundle: Bundle,
+        precision: str,
+        threads: int | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+    ) -> OnnxRuntimeBackend:
+        ort = _import_ort()
+        options = dict(options or {})
+        unknown = set(options) - {"providers", "inter_op_threads"}
+        if unknown:
+            raise ConfigError(f"onnxruntime backend: unknown options {sorted(unknown)}")
+        artifact = bundle.find("onnxruntime", precision)
+        path = bundle.verified_path(artifact)
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            session_options.intra_op_num_threads = int(threads)
+        if options.get("inter_op_threads"):
+            session_options.inter_op_num_threads = int(options["inter_op_threads"])
+        providers = _providers(ort, options.get("providers"), artifact.files[0].sha256[:16])
+        start = time.perf_counter()
+        try:
+            session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BackendError(f"onnxruntime could not load {path}: {exc}") from exc
+        logger.info(
+            "onnxruntime loaded %s (%s) in %.2fs with %s",
+            artifact.name,
+            precision,
+            time.perf_counter() - start,
+            session.get_providers(),
+        )
+        return cls(session, artifact.name, precision, threads)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        batch = check_batch(batch, f"onnxruntime/{self._artifact}")
+        try:
+            (output,) = self._session.run([self._output], {self._input: batch})
+        except Exception as exc:
+            raise BackendError(f"onnxruntime/{self._artifact}: inference failed: {exc}") from exc
+        return as_logits(output, batch.shape[0], f"onnxruntime/{self._artifact}")
+
+    def info(self) -> dict[str, Any]:
+        import onnxruntime
+
+        providers = self._session.get_providers()
+        return {
+            "backend": self.name,
+            "precision": self._precision,
+            "artifact": self._artifact,
+            "device": "GPU" if providers and providers[0] != "CPUExecutionProvider" else "CPU",
+            "providers": providers,
+            "library": f"onnxruntime {onnxruntime.__version__}",
+            "threads": self._threads or "default",
+        }
+
+    def close(self) -> None:
+        self._session = None
+
+
+BACKEND_CLASS = OnnxRuntimeBackend

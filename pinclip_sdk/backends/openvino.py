@@ -1,0 +1,164 @@
+"""OpenVINO backend: runs a bundle's `openvino-{fp32,int8}` IR on the CPU (or another OV device).
+
+Settings follow OpenVINO's guidance (deploy.md §2): a `PERFORMANCE_HINT` (LATENCY for one image
+at a time, THROUGHPUT for batch pipelines: OpenVINO then picks the number of streams) rather than
+low-level knobs, plus `INFERENCE_NUM_THREADS`. `infer` is thread-safe: it borrows one of a pool of
+infer requests (as many as OpenVINO's `OPTIMAL_NUMBER_OF_INFER_REQUESTS`), so the pipeline can keep
+that many batches in flight (`concurrency`), which is how throughput mode fills every stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pinclip_sdk.backends.base import as_logits, check_batch
+from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
+
+if TYPE_CHECKING:
+    from pinclip_sdk.bundle import Bundle
+
+logger = logging.getLogger(__name__)
+EXTRA = "pinclip-sdk[openvino]"
+HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
+
+
+def _import_ov() -> Any:
+    try:
+        import openvino
+    except ImportError as exc:
+        raise BackendUnavailableError(f"openvino is not installed ({exc}); install {EXTRA}") from exc
+    return openvino
+
+
+def _compile_config(precision: str, threads: int | None, hint: str) -> dict[str, str]:
+    config = {"PERFORMANCE_HINT": hint}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = str(int(threads))
+    if precision == "fp32":
+        # CPUs with AMX/AVX512-BF16 would otherwise run an FP32 IR in bf16 and miss the parity gate.
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    return config
+
+
+def _make_batch_dynamic(model: Any) -> None:
+    """Exported IRs have a dynamic batch; an IR saved with a fixed one is reshaped so any N runs."""
+    shape = model.inputs[0].get_partial_shape()
+    if shape.rank.is_static and shape[0].is_static:
+        dims = [-1] + [d.get_length() if d.is_static else -1 for d in list(shape)[1:]]
+        model.reshape({model.inputs[0].get_any_name(): dims})
+
+
+class OpenVINOBackend:
+    """A compiled OpenVINO model over one bundle artifact.
+
+    Options (`Detector(..., backend_options=...)`): `performance_hint` (LATENCY, THROUGHPUT),
+    `device` (default CPU).
+    """
+
+    name = "openvino"
+
+    def __init__(self, compiled: Any, artifact_name: str, precision: str, threads: int | None, hint: str):
+        self._compiled = compiled
+        self._artifact = artifact_name
+        self._precision = precision
+        self._threads = threads
+        self._hint = hint
+        try:
+            optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        except Exception:  # property missing on some devices
+            optimal = 1
+        self.concurrency = max(1, optimal)
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(self.concurrency):
+            self._requests.put(compiled.create_infer_request())
+
+    @classmethod
+    def probe(cls) -> str | None:
+        try:
+            _import_ov()
+        except BackendUnavailableError as exc:
+            return str(exc)
+        return None
+
+    @classmethod
+    def load(
+        cls,
+        bundle: Bundle,
+        precision: str,
+        threads: int | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+    ) -> OpenVINOBackend:
+        ov = _import_ov()
+        options = dict(options or {})
+        unknown = set(options) - {"performance_hint", "device"}
+        if unknown:
+            raise ConfigError(f"openvino backend: unknown options {sorted(unknown)}")
+        hint = str(options.get("performance_hint", "LATENCY")).upper()
+        if hint not in HINTS:
+            raise ConfigError(f"openvino performance_hint {hint!r} is not one of {HINTS}")
+        artifact = bundle.find("openvino", precision)
+        path = bundle.verified_path(artifact)
+        start = time.perf_counter()
+        try:
+            core = ov.Core()
+            model = core.read_model(str(path))
+            _make_batch_dynamic(model)
+            compiled = core.compile_model(
+                model, options.get("device", "CPU"), _compile_config(precision, threads, hint)
+            )
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise BackendError(f"openvino could not load {path}: {exc}") from exc
+        backend = cls(compiled, artifact.name, precision, threads, hint)
+        logger.info(
+            "openvino compiled %s (%s, %s, %d infer requests) in %.2fs",
+            artifact.name,
+            precision,
+            hint,
+            backend.concurrency,
+            time.perf_counter() - start,
+        )
+        return backend
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        batch = check_batch(batch, f"openvino/{self._artifact}")
+        request = self._requests.get()
+        try:
+            results = request.infer({0: batch})
+            output = np.array(results[0], copy=True)  # the request reuses its output buffer
+        except Exception as exc:
+            raise BackendError(f"openvino/{self._artifact}: inference failed: {exc}") from exc
+        finally:
+            self._requests.put(request)
+        return as_logits(output, batch.shape[0], f"openvino/{self._artifact}")
+
+    def info(self) -> dict[str, Any]:
+        import openvino
+
+        try:
+            streams = int(self._compiled.get_property("NUM_STREAMS"))
+        except Exception:
+            streams = None
+        return {
+            "backend": self.name,
+            "precision": self._precision,
+            "artifact": self._artifact,
+            "device": "CPU",
+            "performance_hint": self._hint,
+            "streams": streams,
+            "infer_requests": self.concurrency,
+            "library": f"openvino {openvino.__version__}",
+            "threads": self._threads or "default",
+        }
+
+    def close(self) -> None:
+        self._requests = queue.SimpleQueue()
+        self._compiled = None
+
+
+BACKEND_CLASS = OpenVINOBackend
