@@ -1,0 +1,113 @@
+"""`ImageDataset` and `collate`: samples to tensors, with unreadable files reported, not hidden.
+
+An image that cannot be decoded (truncated download, wrong suffix) becomes an item with
+`pixels=None` and the reason; `collate` drops it from the batch and lists it under `unreadable`,
+so the count survives DataLoader worker processes and the trainer / evaluator can report it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from pinclip_sdk.training.data.sample import Sample
+from torch.utils.data import Dataset
+
+from pinclip_sdk.errors import InvalidImageError
+
+logger = logging.getLogger(__name__)
+
+Transform = Callable[[Image.Image], torch.Tensor]
+
+
+def decode_image(path: str | Path) -> Image.Image:
+    """Decode an image file fully to RGB.
+
+    Raises:
+        InvalidImageError: naming the file, when Pillow cannot read it.
+    """
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (e.g. palette transparency) on files it still reads fine.
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                image.load()
+                return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise InvalidImageError(f"cannot decode image {path}: {exc}") from exc
+
+
+class ImageDataset(Dataset):
+    """A torch `Dataset` over `Sample`s.
+
+    Items are `{"pixels": Tensor[3,H,W] | None, "label": int, "generator": str, "path": str,
+    "index": int, "error": str | None}`; `pixels` is `None` (and `error` says why) for an
+    unreadable file. `unreadable` counts them when iterated in this process (`num_workers=0`).
+
+    Args:
+        samples: the images, e.g. from `discover`.
+        transform: `PIL.Image -> Tensor[3,H,W]` (`build_train_transform` / `build_eval_transform`).
+        image_transform: optional `PIL.Image -> PIL.Image` applied before `transform` (degradations).
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        transform: Transform,
+        image_transform: Callable[[Image.Image], Image.Image] | None = None,
+    ) -> None:
+        self.samples = list(samples)
+        self.transform = transform
+        self.image_transform = image_transform
+        self.unreadable = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.samples[index]
+        item: dict[str, Any] = {
+            "pixels": None,
+            "label": int(sample.label),
+            "generator": sample.generator,
+            "path": str(sample.path),
+            "index": int(index),
+            "error": None,
+        }
+        try:
+            image = decode_image(sample.path)
+        except InvalidImageError as exc:
+            self.unreadable += 1
+            logger.warning("%s", exc)
+            item["error"] = str(exc)
+            return item
+        if self.image_transform is not None:
+            image = self.image_transform(image)
+        item["pixels"] = self.transform(image)
+        return item
+
+
+def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Stack readable items into a batch; unreadable ones go to `batch["unreadable"]` as `(path, error)`.
+
+    Returns:
+        `{"pixels": Tensor[N,3,H,W], "label": LongTensor[N], "generator": list[str], "path": list[str],
+        "index": LongTensor[N], "unreadable": list[tuple[str, str]]}`; `N` may be 0 when every item
+        of the batch was unreadable (`pixels` is then an empty tensor).
+    """
+    good = [item for item in items if item["pixels"] is not None]
+    unreadable = [(item["path"], item["error"]) for item in items if item["pixels"] is None]
+    pixels = torch.stack([item["pixels"] for item in good]) if good else torch.empty(0, 3, 0, 0)
+    return {
+        "pixels": pixels,
+        "label": torch.tensor([item["label"] for item in good], dtype=torch.long),
+        "generator": [item["generator"] for item in good],
+        "path": [item["path"] for item in good],
+        "index": torch.tensor([item["index"] for item in good], dtype=torch.long),
+        "unreadable": unreadable,
+    }

@@ -1,0 +1,81 @@
+"""`Sample`: one labelled image of a dataset, and the small helpers every layout reader shares."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from pinclip_sdk.errors import DatasetError
+
+REAL = 0
+FAKE = 1
+LABEL_NAMES = {REAL: "real", FAKE: "fake"}
+
+# Lower-case suffixes read as images; GenImage's ImageNet reals are `.JPEG`, so matching ignores case.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".jfif"}
+)
+
+# Folder names that mean a data split wherever a layout allows one.
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True, order=True)
+class Sample:
+    """One image of a dataset.
+
+    Args:
+        path: the image file.
+        label: 0 = real, 1 = fake.
+        generator: the generator (subset) the image belongs to; reals carry the name of the subset
+            they were collected for, or a name no fake carries when they are shared by all generators.
+        split: `train`, `val`, `test`, a robustness root (`jpeg`, `noise`, `sample`), or `None` when the
+            layout has no split.
+    """
+
+    path: Path
+    label: int
+    generator: str
+    split: str | None = None
+
+
+def is_image_file(name: str) -> bool:
+    """Whether a file name has an image suffix (case-insensitive)."""
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(directory: Path) -> tuple[list[Path], int]:
+    """All image files under `directory` (recursive, sorted) and the number of other files skipped.
+
+    Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored and not counted.
+    """
+    images: list[Path] = []
+    skipped = 0
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith("."):
+                continue
+            if is_image_file(name):
+                images.append(Path(dirpath) / name)
+            else:
+                skipped += 1
+    images.sort()
+    return images, skipped
+
+
+def parse_label(value: object, where: str) -> int:
+    """Read a label written as 0/1, `real`/`fake` (any case) or a bool; `where` names it in errors."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value in (REAL, FAKE):
+        return value
+    if isinstance(value, float) and value in (0.0, 1.0):
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        names = {"0": REAL, "1": FAKE, "real": REAL, "fake": FAKE, "0_real": REAL, "1_fake": FAKE}
+        if text in names:
+            return names[text]
+    raise DatasetError(f"{where}: label {value!r} is not one of 0, 1, 'real', 'fake'")

@@ -1,0 +1,236 @@
+"""Miniature datasets of generated images, one maker per layout, for tests in every area.
+
+Reals are smooth colour fields saved as JPEG at varied sizes; fakes add a warm tint and a periodic
+high-frequency grid (a caricature of up-sampling artefacts) and are saved as fixed-size PNGs. The
+two classes are easy to tell apart, so a tiny model learns them in a few steps, and the format/size
+difference reproduces GenImage's known shortcut, which `pinclip data inspect` must flag.
+
+Example:
+    >>> from pinclip_sdk.training.data.testing import make_genimage_dataset
+    >>> root = make_genimage_dataset(tmp_path, generators=("SDv1.4",), n_per_class=4)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from pinclip_sdk.training.data.names import AIGIBENCH_SD_CLASS, GENIMAGE_PATHS
+from pinclip_sdk.training.data.sample import FAKE, REAL
+
+from pinclip_sdk.errors import ConfigError
+
+
+def make_image(rng: np.random.Generator, label: int, size: int | tuple[int, int]) -> Image.Image:
+    """One generated RGB image of the given class; `size` is `(width, height)` or a square side."""
+    width, height = (size, size) if isinstance(size, int) else size
+    coarse = rng.uniform(40, 200, size=(4, 4, 3)).astype(np.uint8)
+    base = np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.float32)
+    base += rng.normal(0, 4, size=base.shape)
+    if label == FAKE:
+        period = int(rng.integers(2, 4))
+        yy, xx = np.mgrid[0:height, 0:width]
+        grid = np.where(((yy // period) + (xx // period)) % 2 == 0, 35.0, -35.0)
+        base += grid[..., None]
+        base[..., 0] += 45.0
+        base[..., 2] -= 25.0
+    return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+
+
+def _write_class(
+    directory: Path, label: int, count: int, size: int, rng: np.random.Generator, prefix: str = ""
+) -> None:
+    """`count` images of one class: reals as JPEG of varied size, fakes as `size`x`size` PNG."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        if label == REAL:
+            dims = (int(rng.integers(size, size * 3 // 2 + 1)), int(rng.integers(size, size * 3 // 2 + 1)))
+            make_image(rng, label, dims).save(directory / f"{prefix}real_{index:04d}.JPEG", quality=95)
+        else:
+            make_image(rng, label, size).save(directory / f"{prefix}fake_{index:04d}.png")
+
+
+def _write_pair(root: Path, real: str, fake: str, n: int, size: int, rng: np.random.Generator) -> None:
+    _write_class(root / real, REAL, n, size, rng)
+    _write_class(root / fake, FAKE, n, size, rng)
+
+
+def make_genimage_dataset(
+    root: str | Path,
+    generators: Sequence[str] = ("SDv1.4", "Midjourney"),
+    n_per_class: int = 4,
+    size: int = 32,
+    seed: int = 0,
+    *,
+    splits: Sequence[str] = ("train", "val"),
+    flat: bool = False,
+) -> Path:
+    """A GenImage tree `<Gen>/<subset>/{train,val}/{ai,nature}` with the real on-disk folder names.
+
+    Args:
+        root: folder to create the tree in (returned).
+        generators: readable names (`SDv1.4`, `SDv1.5`, `Midjourney`, `ADM`, `Wukong`, `GLIDE`, `VQDM`,
+            `BigGAN`) or on-disk subset names (`imagenet_ai_0419_sdv4`).
+        n_per_class: images per class, per generator and split.
+        size: side of the square fakes; reals are `size` to `1.5 * size` per side.
+        seed: seeds the image generator (same seed, same bytes).
+        splits: split folders to write.
+        flat: drop the generator level (`<subset>/{train,val}/...`), as many users store it.
+    """
+    root = Path(root)
+    by_subset = {subset: name for name, (_, subset) in GENIMAGE_PATHS.items()}
+    rng = np.random.default_rng(seed)
+    for generator in generators:
+        if generator in GENIMAGE_PATHS:
+            gen_dir, subset = GENIMAGE_PATHS[generator]
+        elif generator in by_subset:
+            gen_dir, subset = GENIMAGE_PATHS[by_subset[generator]]
+        else:
+            raise ConfigError(f"unknown GenImage generator {generator!r}; known: {', '.join(GENIMAGE_PATHS)}")
+        base = root / subset if flat else root / gen_dir / subset
+        for split in splits:
+            _write_pair(base / split, "nature", "ai", n_per_class, size, rng)
+    return root
+
+
+def make_aigibench_dataset(
+    root: str | Path,
+    setting: str = "II",
+    test_subsets: Sequence[str] = ("SDXL", "FLUX1-dev"),
+    robustness: Sequence[str] = ("jpeg", "noise", "sample"),
+    n_per_class: int = 2,
+    size: int = 32,
+    seed: int = 0,
+    *,
+    train_classes: Sequence[str] = ("car", "cat"),
+) -> Path:
+    """An AIGIBench tree: `{train,val}/<cls>/`, `test/<subset>/` and robustness roots, each `{0_real,1_fake}`.
+
+    Setting `II` adds the `sdv1.4` training class to the ProGAN classes; setting `I` is ProGAN only.
+    """
+    if setting not in ("I", "II"):
+        raise ConfigError(f"AIGIBench setting must be 'I' or 'II', got {setting!r}")
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    classes = [*train_classes, *([AIGIBENCH_SD_CLASS] if setting == "II" else [])]
+    for split in ("train", "val"):
+        for cls in classes:
+            _write_pair(root / split / cls, "0_real", "1_fake", n_per_class, size, rng)
+    for top in ("test", *robustness):
+        for subset in test_subsets:
+            _write_pair(root / top / subset, "0_real", "1_fake", n_per_class, size, rng)
+    return root
+
+
+def make_forensynths_dataset(
+    root: str | Path,
+    train_classes: Sequence[str] = ("car", "cat"),
+    test_generators: Sequence[str] = ("progan", "biggan"),
+    class_level: Sequence[str] = ("progan",),
+    n_per_class: int = 2,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """A ForenSynths tree: `{train,val}/<cls>/` and `test/<gen>/[<cls>/]`, each with `{0_real,1_fake}`.
+
+    Generators listed in `class_level` get the per-class level in `test/` (as progan and stylegan do).
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        for cls in train_classes:
+            _write_pair(root / split / cls, "0_real", "1_fake", n_per_class, size, rng)
+    for generator in test_generators:
+        if generator in class_level:
+            for cls in train_classes:
+                _write_pair(root / "test" / generator / cls, "0_real", "1_fake", n_per_class, size, rng)
+        else:
+            _write_pair(root / "test" / generator, "0_real", "1_fake", n_per_class, size, rng)
+    return root
+
+
+def make_chameleon_dataset(root: str | Path, n_per_class: int = 2, size: int = 32, seed: int = 0) -> Path:
+    """A Chameleon tree `Chameleon/test/{0_real,1_fake}`; returns the `Chameleon` folder."""
+    base = Path(root) / "Chameleon"
+    _write_pair(base / "test", "0_real", "1_fake", n_per_class, size, np.random.default_rng(seed))
+    return base
+
+
+def make_folder_dataset(
+    root: str | Path,
+    generators: Sequence[str] = (),
+    splits: Sequence[str] = (),
+    n_per_class: int = 2,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """Plain `[<split>/]real/` + `fake/[<generator>/]` folders; no generators = fakes directly in `fake/`."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    for split in splits or [""]:
+        base = root / split if split else root
+        _write_class(base / "real", REAL, n_per_class, size, rng)
+        for generator in generators or [""]:
+            _write_class(
+                base / "fake" / generator if generator else base / "fake", FAKE, n_per_class, size, rng
+            )
+    return root
+
+
+def make_manifest_dataset(
+    root: str | Path,
+    fmt: str = "csv",
+    generators: Sequence[str] = ("gen_a", "gen_b"),
+    splits: Sequence[str] = ("train", "val"),
+    n_per_class: int = 2,
+    size: int = 32,
+    seed: int = 0,
+) -> Path:
+    """Images under `root/images` and a manifest listing them by relative path; returns the manifest.
+
+    Labels are written in every accepted spelling (0/1/real/fake) so readers are exercised on all.
+    """
+    if fmt not in ("csv", "jsonl"):
+        raise ConfigError(f"manifest format must be 'csv' or 'jsonl', got {fmt!r}")
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    spellings = {REAL: ("real", "0"), FAKE: ("fake", "1")}
+    rows = []
+    for split in splits:
+        for generator in generators:
+            for label in (REAL, FAKE):
+                directory = root / "images" / split / generator / str(label)
+                _write_class(directory, label, n_per_class, size, rng)
+                for index, image in enumerate(sorted(directory.iterdir())):
+                    rows.append(
+                        {
+                            "path": image.relative_to(root).as_posix(),
+                            "label": spellings[label][index % 2],
+                            "generator": generator,
+                            "split": split,
+                        }
+                    )
+    manifest = root / f"manifest.{fmt}"
+    if fmt == "csv":
+        with open(manifest, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["path", "label", "generator", "split"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        with open(manifest, "w", encoding="utf-8") as handle:
+            for row in rows:
+                label = int(row["label"]) if row["label"].isdigit() else row["label"]
+                handle.write(json.dumps({**row, "label": label}) + "\n")
+    return manifest
+
+
+def write_corrupt_image(path: str | Path) -> Path:
+    """A file with an image suffix whose bytes are not an image (for unreadable-file tests)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    return path
