@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from pinclip_sdk.backends.select import Choice, choose_backend
+from pinclip_sdk.backends.base import Backend
+from pinclip_sdk.backends.select import choose_backend
 from pinclip_sdk.bundle import Bundle
 from pinclip_sdk.errors import BackendError, ConfigError, InvalidImageError, PinclipError
 from pinclip_sdk.pipeline import FrameStream, Prepared, run_batches
@@ -253,8 +254,11 @@ class Detector:
         }
 
     @property
-    def backend_choice(self) -> Choice:
-        return self.choice
+    def backend(self) -> Backend:
+        """The loaded backend (for benchmarks and direct `infer` on preprocessed batches)."""
+        if self._backend is None:
+            raise BackendError(f"Detector for {self.model_id} is closed")
+        return self._backend
 
     def close(self) -> None:
         """Release the backend (sessions, compiled models, device buffers). Idempotent."""
