@@ -1,0 +1,195 @@
+"""Train-time augmentation (CNNDetection style) and the exact eval transform.
+
+Train: resize the short side with a random jitter, then Gaussian blur and JPEG re-compression each
+with a probability (Wang et al. 2020, "CNN-generated images are surprisingly easy to spot... for
+now": blur + JPEG augmentation is what makes detectors survive re-encoding), random (or centre)
+crop and horizontal flip, then normalise with the backbone's mean/std. Every random draw uses the
+torch RNG, which DataLoader seeds per worker, so a seeded run is reproducible.
+
+Eval: `pinclip_sdk.preprocess.Preprocessor`, the C++ core that is bit-identical to open_clip's eval
+transform and is what the deployed runtime runs (design decision 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+
+from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.spec import PreprocessSpec
+
+logger = logging.getLogger(__name__)
+
+_RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and ranges of the train-time augmentations.
+
+    Args:
+        crop_prob: probability of a random crop; otherwise a centre crop.
+        flip_prob: probability of a horizontal flip.
+        blur_prob: probability of a Gaussian blur with sigma drawn from `blur_sigma`.
+        blur_sigma: `(low, high)` standard deviation range in pixels (CNNDetection: 0 to 3).
+        jpeg_prob: probability of JPEG re-compression with quality drawn from `jpeg_quality`.
+        jpeg_quality: `(low, high)` quality range, inclusive (CNNDetection: 30 to 100).
+        resize_jitter: `(low, high)` factor on the crop size the short side is resized to; below 1
+            the crop is padded with black.
+    """
+
+    crop_prob: float = 1.0
+    flip_prob: float = 0.5
+    blur_prob: float = 0.1
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
+    jpeg_prob: float = 0.1
+    jpeg_quality: tuple[int, int] = (30, 100)
+    resize_jitter: tuple[float, float] = (1.0, 1.15)
+
+    def __post_init__(self) -> None:
+        for name in ("crop_prob", "flip_prob", "blur_prob", "jpeg_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(f"augment.{name} must be a probability in [0, 1], got {value!r}")
+        for name, low_bound in (("blur_sigma", 0.0), ("jpeg_quality", 1), ("resize_jitter", 1e-6)):
+            value = tuple(getattr(self, name))
+            if len(value) != 2 or value[0] > value[1] or value[0] < low_bound:
+                raise ConfigError(
+                    f"augment.{name} must be (low, high) with {low_bound} <= low <= high, got {value!r}"
+                )
+            object.__setattr__(self, name, value)
+        if self.jpeg_quality[1] > 100:
+            raise ConfigError(f"augment.jpeg_quality must be within 1..100, got {self.jpeg_quality!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AugmentConfig:
+        """Build from a plain dict (a YAML section); unknown keys are an error, not ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"augment: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+
+def _uniform(low: float, high: float, generator: torch.Generator | None) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def jpeg_recompress(image: Image.Image, quality: int) -> Image.Image:
+    """Encode as JPEG at `quality` and decode again (in memory)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
+def gaussian_blur(image: Image.Image, sigma: float) -> Image.Image:
+    """Gaussian blur with standard deviation `sigma` pixels (Pillow's radius is the sigma)."""
+    return image if sigma <= 0 else image.filter(ImageFilter.GaussianBlur(radius=float(sigma)))
+
+
+def to_tensor(image: Image.Image, spec: PreprocessSpec) -> torch.Tensor:
+    """RGB `PIL.Image` -> normalised float32 `[3, H, W]` tensor, as ToTensor + Normalize do."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / np.float32(255.0)
+    array = (array - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+class TrainTransform:
+    """`PIL.Image -> Tensor[3, H, W]` with random augmentation; see the module docstring for the order."""
+
+    def __init__(self, cfg: AugmentConfig, spec: PreprocessSpec, generator: torch.Generator | None = None):
+        self.cfg = cfg
+        self.spec = spec
+        self.generator = generator
+
+    def _draw(self, probability: float) -> bool:
+        return probability > 0 and float(torch.rand((), generator=self.generator)) < probability
+
+    def _resize(self, image: Image.Image) -> Image.Image:
+        height, width = self.spec.size
+        short = max(height, width) * _uniform(*self.cfg.resize_jitter, self.generator)
+        scale = short / min(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        return image.resize(size, _RESAMPLE[self.spec.interpolation])
+
+    def _offset(self, spare: int, random_crop: bool) -> int:
+        if spare < 0:  # image smaller than the crop: centre it, PIL pads with black
+            return -((-spare) // 2)
+        if random_crop:
+            return int(torch.randint(spare + 1, (), generator=self.generator))
+        return round(spare / 2)
+
+    def _crop(self, image: Image.Image) -> Image.Image:
+        height, width = self.spec.size
+        random_crop = self._draw(self.cfg.crop_prob)
+        left = self._offset(image.width - width, random_crop)
+        top = self._offset(image.height - height, random_crop)
+        return image.crop((left, top, left + width, top + height))
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = self._resize(image.convert("RGB"))
+        if self._draw(self.cfg.blur_prob):
+            image = gaussian_blur(image, _uniform(*self.cfg.blur_sigma, self.generator))
+        if self._draw(self.cfg.jpeg_prob):
+            low, high = self.cfg.jpeg_quality
+            image = jpeg_recompress(image, int(torch.randint(low, high + 1, (), generator=self.generator)))
+        image = self._crop(image)
+        if self._draw(self.cfg.flip_prob):
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        return to_tensor(image, self.spec)
+
+
+def build_train_transform(
+    cfg: AugmentConfig, spec: PreprocessSpec, generator: torch.Generator | None = None
+) -> Callable[[Image.Image], torch.Tensor]:
+    """The train-time transform; `generator` pins the RNG (default: torch's, seeded per worker)."""
+    return TrainTransform(cfg, spec, generator)
+
+
+def build_eval_transform(spec: PreprocessSpec) -> Callable[[Image.Image], torch.Tensor]:
+    """open_clip's exact eval transform for `spec`, through the C++ core, as a torch tensor.
+
+    One thread per call: DataLoader workers provide the parallelism.
+    """
+    try:
+        from pinclip_sdk.preprocess import Preprocessor
+    except ImportError:
+        logger.warning(
+            "pinclip_sdk.preprocess is not available; using open_clip's eval transform (same pixels)"
+        )
+        return _open_clip_eval_transform(spec)
+    preprocessor = Preprocessor(spec, num_threads=1)
+
+    def transform(image: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(preprocessor(image))
+
+    return transform
+
+
+def _open_clip_eval_transform(spec: PreprocessSpec) -> Callable[[Image.Image], torch.Tensor]:
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    cfg = PreprocessCfg(
+        size=spec.size,
+        mode="RGB",
+        mean=spec.mean,
+        std=spec.std,
+        interpolation=spec.interpolation,
+        resize_mode=spec.resize_mode,
+        fill_color=spec.fill_color,
+    )
+    return image_transform_v2(cfg, is_train=False)
