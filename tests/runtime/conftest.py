@@ -10,6 +10,7 @@ tests marked for it when it is available.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -51,23 +52,25 @@ def _export(model, root: Path) -> dict[str, list[Path]]:
 
     onnx_path = root / "onnxruntime-fp32" / "detector.onnx"
     onnx_path.parent.mkdir(parents=True)
-    torch.onnx.export(
-        model,
-        torch.zeros(1, 3, SIZE, SIZE),
-        str(onnx_path),
-        input_names=["pixel_values"],
-        output_names=["logits"],
-        dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the legacy exporter's deprecation notice
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            torch.zeros(1, 3, SIZE, SIZE),
+            str(onnx_path),
+            input_names=["pixel_values"],
+            output_names=["logits"],
+            dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
     onnx.checker.check_model(str(onnx_path))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            batch = rng.normal(size=(4, 3, SIZE, SIZE)).astype(np.float32)
-            self._batches = iter([{"pixel_values": batch}] * 4)
+            # calibrate on images like the test images (INT8 ranges come from these activations)
+            pixels = np.stack([_normalised(image) for image in _images(16, seed=1)])
+            self._batches = iter([{"pixel_values": pixels[i : i + 4]} for i in range(0, 16, 4)])
 
         def get_next(self):
             return next(self._batches, None)
@@ -98,6 +101,11 @@ def build_bundle(root: Path, model, threshold: Threshold | None = None) -> Path:
         threshold=threshold or Threshold(),
     )
     return root
+
+
+def _normalised(image: np.ndarray) -> np.ndarray:
+    resized = np.asarray(Image.fromarray(image).resize((SIZE, SIZE), Image.BICUBIC), np.float32) / 255.0
+    return ((resized - np.array(SPEC.mean, np.float32)) / np.array(SPEC.std, np.float32)).transpose(2, 0, 1)
 
 
 def _images(count: int, seed: int = 0) -> list[np.ndarray]:
@@ -145,7 +153,13 @@ def _private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PINCLIP_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def jpeg_bytes(array: np.ndarray) -> bytes:
+def _jpeg_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def jpeg_bytes():
+    """Encode an RGB array as JPEG bytes."""
+    return _jpeg_bytes
