@@ -147,6 +147,7 @@ class DataConfig:
     batch_size: int = 32  # per process; the global batch is batch_size * world size
     eval_batch_size: int = 64
     num_workers: int = 4
+    val_fraction: float = 0.0  # without a val split: hold out this stratified fraction of train
     max_val_samples: int | None = None  # cap on validation images (seeded subset) for quick runs
 
     def __post_init__(self) -> None:
@@ -154,6 +155,8 @@ class DataConfig:
             raise ConfigError(f"data.batch_size/eval_batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
 
 
 # ----------------------------------------------------------------------------- objective / optim
@@ -220,7 +223,7 @@ class TrainConfig:
     log_every: int = 10  # steps between JSONL metric lines
     eval_every: int | None = None  # steps between validations; None = at the end of each epoch
     save_every: int | None = None  # steps between resumable checkpoints; None = end of each epoch
-    best_metric: str = "mean_acc"  # key of metrics.detection_metrics used to pick the best checkpoint
+    best_metric: str = "mean.acc"  # dotted key into metrics.detection_metrics picking the best checkpoint
     best_mode: Literal["max", "min"] = "max"
     progress: bool = True  # tqdm progress bar on stderr (rank 0)
 

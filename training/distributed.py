@@ -1,0 +1,161 @@
+"""Process-group setup for `torchrun` (DDP): gloo on CPU, NCCL on CUDA; rank helpers.
+
+A plain `python`/`pinclip train` run is a world of one and never creates a process group. Under
+`torchrun` the usual variables (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, ...) are read by
+`torch.distributed.init_process_group(init_method="env://")`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+from pinclip_sdk.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    initialised_here: bool = False  # this module created the process group (and must destroy it)
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def _pick_device(preference: str, local_rank: int) -> torch.device:
+    if preference == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(preference)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {preference!r} requested but CUDA is not available here; use cpu")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def init_distributed(device: str = "auto") -> DistContext:
+    """Join the `torchrun` process group if there is one; pick this rank's device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    chosen = _pick_device(device, local_rank)
+    if world_size <= 1:
+        return DistContext(device=chosen)
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    created = False
+    if not dist.is_initialized():
+        backend = "nccl" if chosen.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://")
+        created = True
+        logger.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, chosen)
+    return DistContext(rank, world_size, local_rank, chosen, created)
+
+
+def shutdown(ctx: DistContext) -> None:
+    """Destroy the process group if `init_distributed` created it."""
+    if ctx.initialised_here and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def all_reduce_mean(ctx: DistContext, values: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` over the ranks (a copy; the input is left alone)."""
+    out = values.detach().clone()
+    if ctx.distributed:
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+        out /= ctx.world_size
+    return out
+
+
+def all_gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
+    """One picklable object from every rank, in rank order (in-memory exchange only, never saved)."""
+    if not ctx.distributed:
+        return [obj]
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(ctx: DistContext, obj: Any) -> Any:
+    """Rank 0's `obj` on every rank."""
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+class RankBatches(Sampler):
+    """This rank's share of each global batch of one epoch, from batch `start` on (drop_last)."""
+
+    def __init__(self, n: int, batch_size: int, ctx: DistContext, seed: int, epoch: int, start: int = 0):
+        self.n, self.batch_size, self.ctx = n, batch_size, ctx
+        self.seed, self.epoch, self.start = seed, epoch, start
+
+    def num_batches(self) -> int:
+        return self.n // (self.batch_size * self.ctx.world_size)
+
+    def __len__(self) -> int:
+        return max(0, self.num_batches() - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        global_batch = self.batch_size * self.ctx.world_size
+        for b in range(self.start, self.num_batches()):
+            first = b * global_batch + self.ctx.rank * self.batch_size
+            yield [(self.epoch, i) for i in perm[first : first + self.batch_size]]
+
+
+def gather_rng_states(ctx: DistContext) -> dict[str, Any]:
+    """Every rank's RNG states (torch, CUDA, numpy, random), gathered in rank order."""
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state(ctx.device) if ctx.device.type == "cuda" else None,
+    }
+    return {"ranks": all_gather_objects(ctx, state)}
+
+
+def restore_rng_state(ctx: DistContext, saved: dict[str, Any]) -> None:
+    """Put back this rank's RNG states from `gather_rng_states` output."""
+    ranks = saved.get("ranks", [])
+    if len(ranks) != ctx.world_size:
+        raise ConfigError(
+            f"The checkpoint was written by {len(ranks)} process(es); resume with the same number "
+            f"(this run has {ctx.world_size}) so the global batch and data order stay the same"
+        )
+    state = ranks[ctx.rank]
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if state.get("cuda") is not None and ctx.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], ctx.device)

@@ -1,0 +1,598 @@
+"""The training loop: `train(TrainConfig) -> TrainResult`, single process or under `torchrun` (DDP).
+
+What it guarantees:
+- Reproducible: model init, data order (a seeded permutation per epoch) and augmentation (each item
+  is transformed under RNG seeds derived from (seed, epoch, index)) do not depend on worker count
+  or timing; a resumed run continues the exact loss trajectory of an uninterrupted one (CPU).
+- Resumable: `out_dir/last` holds weights + optimiser/scaler/RNG state + the position in the epoch;
+  `out_dir/best` the weights with the best validation metric so far.
+- Honest: a non-finite loss stops the run naming the step and the last finite values; bad datasets
+  fail before the first step; unreadable images are counted and reported.
+- DDP: each rank gets `batch_size` images of every global batch of `world_size * batch_size`
+  (contiguous chunks of the same permutation a single process would use); gradients are averaged;
+  only rank 0 evaluates, logs and saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pinclip_sdk.training.checkpoint import (
+    TrainerState,
+    load_state_strict,
+    load_trainer_state,
+    read_checkpoint_config,
+    save_checkpoint,
+)
+from pinclip_sdk.training.config import OptimConfig, TrainConfig, diff_configs, to_dict
+from pinclip_sdk.training.distributed import (
+    DistContext,
+    RankBatches,
+    all_reduce_mean,
+    barrier,
+    gather_rng_states,
+    init_distributed,
+    restore_rng_state,
+    shutdown,
+)
+from pinclip_sdk.training.losses import pin_loss
+from pinclip_sdk.training.model import PiNCLIP, create_model
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from pinclip_sdk.errors import CheckpointError, ConfigError, DatasetError, TrainingError
+
+logger = logging.getLogger(__name__)
+
+Transform = Callable[[Any], torch.Tensor]
+
+# Keys that may change when resuming: they do not alter the trajectory up to the resume point.
+RESUMABLE_KEYS = (
+    "epochs",
+    "max_steps",
+    "log_every",
+    "eval_every",
+    "save_every",
+    "progress",
+    "out_dir",
+    "device",
+    "data.train_path",
+    "data.val_path",
+    "data.num_workers",
+    "data.eval_batch_size",
+)
+LOSS_KEYS = ("loss", "loss_clean", "loss_noisy", "loss_kl", "sigma_mean")
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    out_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path | None  # None without validation data
+    metrics: dict[str, Any]  # last validation metrics (empty without validation data)
+    steps: int  # optimiser steps done in total (including before a resume)
+    losses: list[float] = field(default_factory=list)  # global mean loss of each step of this call
+
+
+def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
+    """Multiplier of `cfg.lr` at optimiser step `step` (0-based): linear warmup, then the schedule."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "step":
+        return cfg.gamma ** ((step - cfg.warmup_steps) // cfg.step_size)
+    span = max(1, total_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# ------------------------------------------------------------------------------------- data order
+
+
+def _item_seed(seed: int, epoch: int, index: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + index * 104_729) % (2**31)
+
+
+class SeededItems(Dataset):
+    """Wraps a dataset so item `(epoch, index)` is produced under RNG seeds of (seed, epoch, index).
+
+    The surrounding RNG state (torch, numpy, random) is restored afterwards, so augmentation neither
+    consumes nor depends on the training RNG, in the main process or in workers.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        item_seed = _item_seed(self.seed, epoch, index)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(item_seed)
+                random.seed(item_seed)
+                np.random.seed(item_seed)
+                return self.dataset[index]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+@dataclass
+class DataSplits:
+    """The samples of a run and the training dataset built over them."""
+
+    train: list[Any]
+    val: list[Any]
+    train_dataset: Dataset
+
+
+def _require_both_classes(samples: list[Any], where: str) -> None:
+    counts = {0: 0, 1: 0}
+    for s in samples:
+        counts[int(s.label)] = counts.get(int(s.label), 0) + 1
+    if not counts[0] or not counts[1]:
+        raise DatasetError(
+            f"{where} has {counts[0]} real and {counts[1]} fake images; training needs both classes"
+        )
+
+
+def _split_off(samples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """Stratified, seeded hold-out of `fraction` of each (label, generator) group."""
+    rng = random.Random(seed)
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for s in samples:
+        groups.setdefault((int(s.label), s.generator), []).append(s)
+    train, val = [], []
+    for key in sorted(groups, key=str):
+        items = list(groups[key])
+        rng.shuffle(items)
+        k = int(round(len(items) * fraction))
+        val.extend(items[:k])
+        train.extend(items[k:])
+    return sorted(train, key=lambda s: str(s.path)), sorted(val, key=lambda s: str(s.path))
+
+
+def select_samples(config: TrainConfig) -> tuple[list[Any], list[Any]]:
+    """Train and validation samples as `config.data` describes; errors before any training."""
+    from pinclip_sdk.training import data
+
+    cfg = config.data
+    if not cfg.train_path:
+        raise ConfigError(
+            "data.train_path is not set (pinclip train --data PATH, or data.train_path in YAML)"
+        )
+    everything = data.discover(cfg.train_path, cfg.layout)
+    has_splits = any(s.split is not None for s in everything)
+    if cfg.train_split is None or not has_splits:
+        train = list(everything)
+    else:
+        train = [s for s in everything if s.split == cfg.train_split]
+        if not train:
+            found = sorted({str(s.split) for s in everything})
+            raise DatasetError(f"{cfg.train_path}: no images in split {cfg.train_split!r}; splits: {found}")
+    val: list[Any] = []
+    if cfg.val_path:
+        val = data.discover(cfg.val_path, cfg.layout, cfg.val_split)
+    elif cfg.val_split is not None and has_splits:
+        val = [s for s in everything if s.split == cfg.val_split]
+        if cfg.train_split is None:
+            train = [s for s in train if s.split != cfg.val_split]
+    if not val and cfg.val_fraction > 0:
+        train, val = _split_off(train, cfg.val_fraction, config.seed)
+    _require_both_classes(train, f"The training set ({cfg.train_path}, split {cfg.train_split!r})")
+    if cfg.max_val_samples is not None and len(val) > cfg.max_val_samples:
+        val = sorted(random.Random(config.seed).sample(val, cfg.max_val_samples), key=lambda s: str(s.path))
+    return train, val
+
+
+def load_splits(config: TrainConfig, spec: Any, transform: Transform | None) -> DataSplits:
+    """Discover the samples and build the training dataset (augmentation from `data.augment`)."""
+    from pinclip_sdk.training.data import ImageDataset
+
+    train, val = select_samples(config)
+    if transform is None:
+        from pinclip_sdk.training.data.augment import AugmentConfig, build_train_transform
+
+        transform = build_train_transform(AugmentConfig.from_dict(dict(config.data.augment)), spec)
+    logger.info("training on %d images, validating on %d", len(train), len(val))
+    return DataSplits(train=train, val=val, train_dataset=ImageDataset(train, transform))
+
+
+# --------------------------------------------------------------------------------------- the run
+
+
+@contextlib.contextmanager
+def _determinism(enabled: bool) -> Iterator[None]:
+    """Deterministic kernels for the duration of the run; the previous settings are restored."""
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=True)
+        torch.backends.cudnn.benchmark = previous[1]
+
+
+def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or config.amp == "off":
+        return None
+    if config.amp == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if config.amp == "bf16" else torch.float16
+
+
+def _lookup(metrics: dict[str, Any], dotted: str) -> float:
+    node: Any = metrics
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            keys = ", ".join(sorted(metrics.get("mean", {}))) if isinstance(metrics.get("mean"), dict) else ""
+            raise ConfigError(f"best_metric {dotted!r} is not in the validation metrics (mean keys: {keys})")
+        node = node[part]
+    return float("nan") if node is None else float(node)
+
+
+class Trainer:
+    """One training run; use `train()` unless you need the pieces."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        ctx: DistContext,
+        *,
+        train_transform: Transform | None = None,
+        resume: str | Path | None = None,
+    ) -> None:
+        self.config, self.ctx = config, ctx
+        self.out_dir = Path(config.out_dir)
+        self.resume_dir = Path(resume) if resume is not None else None
+        if self.resume_dir is not None:
+            self._check_resume_config()
+        torch.manual_seed(config.seed)  # same initial weights on every rank
+        self.model: PiNCLIP = create_model(config.model, device=ctx.device)
+        self.splits: DataSplits = load_splits(config, self.model.preprocess_spec, train_transform)
+        self.state = TrainerState()
+        self._build_optimiser()
+        self.amp_dtype = _amp_dtype(config, ctx.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.steps_per_epoch = RankBatches(
+            len(self.splits.train), config.data.batch_size, ctx, 0, 0
+        ).num_batches()
+        if self.steps_per_epoch == 0:
+            raise ConfigError(
+                f"{len(self.splits.train)} training images are fewer than one global batch "
+                f"({config.data.batch_size} x {ctx.world_size} processes); lower data.batch_size"
+            )
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.wrapped: nn.Module = self.model
+        if ctx.distributed:
+            self.wrapped = nn.parallel.DistributedDataParallel(
+                self.model,
+                device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                broadcast_buffers=False,  # the only buffer (prompt embeddings) is constant
+            )
+        torch.manual_seed(config.seed + 1 + ctx.rank)  # noise/dropout streams differ per rank
+        if self.resume_dir is not None:
+            self._restore()
+        self.recent: deque[dict[str, float]] = deque(maxlen=5)
+        self.losses: list[float] = []
+        self.last_metrics: dict[str, Any] = {}
+        self.validated_at: int | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def _build_optimiser(self) -> None:
+        decay, no_decay = [], []
+        for _, param in self.model.trainable_parameters():
+            (decay if param.ndim >= 2 else no_decay).append(param)
+        if not decay and not no_decay:
+            raise ConfigError("The model has no trainable parameters (check model.finetune and model.noise)")
+        opt = self.config.optim
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": opt.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=opt.lr,
+            betas=opt.betas,
+            eps=opt.eps,
+        )
+
+    def _check_resume_config(self) -> None:
+        saved = read_checkpoint_config(self.resume_dir).get("train")
+        if saved is None:
+            raise CheckpointError(f"{self.resume_dir} holds no run config; it cannot be resumed")
+        current = to_dict(self.config)
+        saved_model, current_model = dict(saved["model"]), dict(current["model"])
+        if current_model.get("quick_gelu") is None:  # resolved on build; compare what was asked
+            saved_model["quick_gelu"] = None
+        saved, current = {**saved, "model": saved_model}, {**current, "model": current_model}
+        differing = [k for k in diff_configs(saved, current) if k not in RESUMABLE_KEYS]
+        if differing:
+            detail = ", ".join(f"{k} ({_get(saved, k)!r} -> {_get(current, k)!r})" for k in differing[:10])
+            raise ConfigError(
+                f"Cannot resume from {self.resume_dir}: the config differs in {detail}. Resume with the "
+                f"original config (changeable: {', '.join(RESUMABLE_KEYS)}) or start a new run."
+            )
+
+    def _restore(self) -> None:
+        from safetensors.torch import load_file
+
+        state = load_trainer_state(self.resume_dir)
+        weights = load_file(str(self.resume_dir / "model.safetensors"), device=str(self.ctx.device))
+        load_state_strict(self.model, weights, str(self.resume_dir / "model.safetensors"))
+        try:
+            self.optimizer.load_state_dict(state.optimizer)
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(
+                f"{self.resume_dir}: optimiser state does not fit the model: {exc}"
+            ) from None
+        if state.scaler:
+            self.scaler.load_state_dict(state.scaler)
+        restore_rng_state(self.ctx, state.rng)
+        self.state = state
+        logger.info("resumed from %s at step %d (epoch %d)", self.resume_dir, state.step, state.epoch)
+
+    # ------------------------------------------------------------------ one step
+
+    def _loader(self, epoch: int, start: int) -> DataLoader:
+        from pinclip_sdk.training.data import collate
+
+        sampler = RankBatches(len(self.splits.train), self.config.data.batch_size, self.ctx,
+                              self.config.seed, epoch, start)  # fmt: skip
+        return DataLoader(
+            SeededItems(self.splits.train_dataset, self.config.seed),
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=self.config.data.num_workers,
+            # the loader's own base seed must not consume the training RNG (resume exactness)
+            generator=torch.Generator().manual_seed(self.config.seed + epoch),
+            pin_memory=self.ctx.device.type == "cuda",
+        )
+
+    def _forward_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        pixels = batch["pixels"].to(self.ctx.device, non_blocking=True)
+        labels = batch["label"].to(self.ctx.device, non_blocking=True)
+        if pixels.shape[0] == 0:  # every image unreadable: still join the gradient all-reduce
+            zero = sum((p * 0).sum() for _, p in self.model.trainable_parameters())
+            return zero, {}
+        autocast = (
+            torch.autocast("cuda", dtype=self.amp_dtype) if self.amp_dtype else contextlib.nullcontext()
+        )
+        with autocast:
+            out = self.wrapped(pixels, labels)
+        kl = out.noise.kl_to_standard_normal() if self.model.noise_generator is not None else None
+        terms = pin_loss(out.clean_logits, labels, self.config.loss, out.noisy_logits, kl)
+        values = terms.as_floats()
+        if out.noise is not None:
+            values["sigma_mean"] = float(out.noise.std.detach().float().mean())
+        return terms.total, values
+
+    def _global_values(self, values: dict[str, float]) -> dict[str, float]:
+        vector = torch.tensor([values.get(k, 0.0) for k in LOSS_KEYS], dtype=torch.float64)
+        present = torch.tensor([float(k in values) for k in LOSS_KEYS], dtype=torch.float64)
+        total = all_reduce_mean(self.ctx, torch.cat([vector * present, present]))
+        sums, counts = total[: len(LOSS_KEYS)], total[len(LOSS_KEYS) :]
+        return {k: float(sums[i] / counts[i]) for i, k in enumerate(LOSS_KEYS) if counts[i] > 0}
+
+    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        """Forward, loss, NaN check, backward, clip, optimiser step; returns the global loss terms."""
+        step = self.state.step
+        lr = self.config.optim.lr * lr_factor(self.config.optim, step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss, values = self._forward_loss(batch)
+        values = self._global_values(values)
+        if not all(math.isfinite(v) for v in values.values()):
+            last = list(self.recent)[-3:]
+            raise TrainingError(
+                f"Non-finite loss at step {step} (epoch {self.state.epoch}): {values}. Last finite "
+                f"values: {last or 'none (first step)'}. Try a lower optim.lr, amp=off or optim.grad_clip."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for _, p in self.model.trainable_parameters()]
+            values["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.state.step += 1
+        values["lr"] = lr
+        self.recent.append(values)
+        self.losses.append(values.get("loss", float("nan")))
+        return values
+
+    # ------------------------------------------------------------------ validation / saving
+
+    def validate(self) -> dict[str, Any]:
+        """Rank 0: score the validation set with noise off; returns `metrics.detection_metrics`."""
+        from pinclip_sdk.training import evaluate, metrics
+
+        val = self.splits.val
+        was_training = self.model.training
+        self.model.eval()
+        # isolated RNG: evaluation must not shift the training trajectory
+        devices = [self.ctx.device] if self.ctx.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            scores = evaluate.score_samples(
+                self.model,
+                val,
+                self.model.preprocess_spec,
+                batch_size=self.config.data.eval_batch_size,
+                num_workers=self.config.data.num_workers,
+                progress=False,
+            )
+        self.model.train(was_training)
+        result = metrics.detection_metrics(
+            [s.label for s in val], scores, [s.generator for s in val], threshold=0.0
+        )
+        self.last_metrics = result
+        return result
+
+    def save(self, name: str, *, resumable: bool, metrics: dict[str, Any] | None = None) -> Path:
+        """Write `out_dir/<name>`; every rank must call it (RNG states are gathered), rank 0 writes."""
+        if resumable:
+            self.state.optimizer = self.optimizer.state_dict()
+            self.state.scaler = self.scaler.state_dict() if self.scaler.is_enabled() else {}
+            self.state.rng = gather_rng_states(self.ctx)
+            self.state.last_losses = [r.get("loss", float("nan")) for r in self.recent]
+        path = self.out_dir / name
+        if self.ctx.is_main:
+            save_checkpoint(
+                path,
+                self.model,
+                self.config,
+                trainer_state=self.state if resumable else None,
+                metrics=metrics,
+            )
+        barrier(self.ctx)
+        return path
+
+    def maybe_validate(self, log_path: Path) -> None:
+        """Validate on rank 0 and keep `best/` when the metric improved."""
+        self.validated_at = self.state.step
+        if not self.splits.val or not self.ctx.is_main:
+            return
+        result = self.validate()
+        value = _lookup(result, self.config.best_metric)
+        write_jsonl(log_path, {"event": "val", "step": self.state.step, "epoch": self.state.epoch,
+                               "mean": result.get("mean", {}), self.config.best_metric: value})  # fmt: skip
+        best = self.state.best_value
+        better = best is None or (value > best if self.config.best_mode == "max" else value < best)
+        if math.isfinite(value) and better:
+            self.state.best_value, self.state.best_step = value, self.state.step
+            save_checkpoint(self.out_dir / "best", self.model, self.config, metrics=result)
+            logger.info("step %d: %s = %.4f (new best)", self.state.step, self.config.best_metric, value)
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _progress(trainer: Trainer) -> Any:
+    from tqdm import tqdm
+
+    enabled = trainer.config.progress and trainer.ctx.is_main
+    return tqdm(total=trainer.total_steps, initial=trainer.state.step, disable=not enabled,
+                desc="train", unit="step", dynamic_ncols=True)  # fmt: skip
+
+
+def _run_epoch(trainer: Trainer, log_path: Path, bar: Any) -> None:
+    """The rest of the current epoch, or up to the last step."""
+    cfg, state = trainer.config, trainer.state
+    unreadable = 0
+    for batch in trainer._loader(state.epoch, state.batch_in_epoch):
+        if batch["unreadable"]:
+            unreadable += len(batch["unreadable"])
+            logger.warning("skipped unreadable image(s): %s", [p for p, _ in batch["unreadable"]])
+        values = trainer.train_step(batch)
+        state.batch_in_epoch += 1
+        bar.update(1)
+        if trainer.ctx.is_main and (state.step % cfg.log_every == 0 or state.step == 1):
+            bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
+            write_jsonl(log_path, {"event": "train", "step": state.step, "epoch": state.epoch, **values})
+        if cfg.eval_every and state.step % cfg.eval_every == 0:
+            trainer.maybe_validate(log_path)
+        if cfg.save_every and state.step % cfg.save_every == 0 and state.step < trainer.total_steps:
+            trainer.save("last", resumable=True)
+        if state.step >= trainer.total_steps:
+            break
+    if unreadable and trainer.ctx.is_main:
+        write_jsonl(log_path, {"event": "unreadable", "epoch": state.epoch, "count": unreadable})
+
+
+def run_loop(trainer: Trainer) -> TrainResult:
+    """Steps until `max_steps` (or `epochs` worth); validation and checkpoints as configured."""
+    cfg, state = trainer.config, trainer.state
+    trainer.out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = trainer.out_dir / "metrics.jsonl"
+    trainer.model.train()
+    with _progress(trainer) as bar:
+        while state.step < trainer.total_steps:
+            _run_epoch(trainer, log_path, bar)
+            if state.batch_in_epoch >= trainer.steps_per_epoch:
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                if not cfg.eval_every:
+                    trainer.maybe_validate(log_path)
+                if not cfg.save_every and state.step < trainer.total_steps:
+                    trainer.save("last", resumable=True)
+    if trainer.validated_at != state.step:
+        trainer.maybe_validate(log_path)
+    last = trainer.save("last", resumable=True, metrics=trainer.last_metrics)
+    best = trainer.out_dir / "best"
+    return TrainResult(
+        out_dir=trainer.out_dir,
+        last_checkpoint=last,
+        best_checkpoint=best if (best / "config.json").is_file() else None,
+        metrics=trainer.last_metrics,
+        steps=state.step,
+        losses=list(trainer.losses),
+    )
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: str | Path | None = None,
+    train_transform: Transform | None = None,
+) -> TrainResult:
+    """Train PiN-CLIP as `config` says; works alone or in every process of a `torchrun` job.
+
+    Args:
+        config: the run (build it in code or with `config.from_dict` / `load_train_config`).
+        resume: a checkpoint directory written by a previous run (usually `out_dir/last`).
+        train_transform: replaces the augmentation built from `data.augment` (`PIL.Image -> Tensor`).
+
+    Returns:
+        paths of the last and best checkpoints and the final validation metrics.
+
+    Raises:
+        DatasetError: unusable dataset (before any training). ConfigError: bad or changed config.
+        TrainingError: non-finite loss. CheckpointError: a resume checkpoint that does not fit.
+    """
+    ctx = init_distributed(config.device)
+    try:
+        with _determinism(config.deterministic):
+            trainer = Trainer(config, ctx, train_transform=train_transform, resume=resume)
+            return run_loop(trainer)
+    finally:
+        barrier(ctx)
+        shutdown(ctx)
+
+
+def _timestamp() -> float:
+    return round(time.time(), 3)
+
+
+def write_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line (rank 0 only calls this)."""
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({**record, "time": _timestamp()}, sort_keys=True) + "\n")
