@@ -269,8 +269,18 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return _coerce(value, non_none[0], where) if len(non_none) == 1 else value
     if origin is tuple and isinstance(value, list | tuple):
         return tuple(value)
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+    if tp is float and not isinstance(value, bool):
+        # YAML 1.1 reads "1e-4" (no dot) as a string; accept it as the number it obviously is
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if tp is str and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
     return value
 
 
