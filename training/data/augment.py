@@ -168,7 +168,7 @@ def build_eval_transform(spec: PreprocessSpec) -> Callable[[Image.Image], torch.
     try:
         from pinclip_sdk.preprocess import Preprocessor
     except ImportError:
-        logger.warning(
+        logger.debug(
             "pinclip_sdk.preprocess is not available; using open_clip's eval transform (same pixels)"
         )
         return _open_clip_eval_transform(spec)

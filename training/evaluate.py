@@ -1,0 +1,200 @@
+"""Score a dataset with a PiN-CLIP model and turn the scores into the field's metrics.
+
+Scoring runs the deployed path, `forward_head(forward_features(x))` in eval mode with the noise
+generator off, on pixels from the exact eval transform (the C++ core), so the numbers are the ones
+the exported detector will reproduce. Unreadable images get a NaN score and are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from pinclip_sdk.training import metrics
+from pinclip_sdk.training.data import ImageDataset, Sample, collate
+from pinclip_sdk.training.data.augment import build_eval_transform
+from pinclip_sdk.training.data.sample import REAL
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pinclip_sdk.errors import CalibrationError
+from pinclip_sdk.spec import PreprocessSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Scores:
+    """Logits per sample (NaN where the image could not be read) and the unreadable files."""
+
+    logits: np.ndarray
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    param = next(iter(model.parameters()), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def score_dataset(
+    model: torch.nn.Module,
+    samples: Sequence[Sample],
+    spec: PreprocessSpec,
+    batch_size: int = 64,
+    *,
+    num_workers: int = 0,
+    image_transform: Callable[[Image.Image], Image.Image] | None = None,
+    progress: bool = True,
+    desc: str = "scoring",
+) -> Scores:
+    """Logits of every sample plus the unreadable files; see `score_samples`."""
+    dataset = ImageDataset(samples, build_eval_transform(spec), image_transform)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=collate
+    )
+    logits = np.full(len(dataset), np.nan, dtype=np.float64)
+    unreadable: list[tuple[str, str]] = []
+    device = _device_of(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for batch in tqdm(
+                loader, desc=desc, unit="batch", disable=not progress, file=sys.stderr, leave=False
+            ):
+                unreadable.extend(batch["unreadable"])
+                if len(batch["index"]) == 0:
+                    continue
+                out = model.forward_head(model.forward_features(batch["pixels"].to(device)))
+                logits[batch["index"].numpy()] = out.float().reshape(-1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    if unreadable:
+        logger.warning(
+            "%d of %d images could not be read and are left out (first: %s)",
+            len(unreadable),
+            len(dataset),
+            unreadable[0][0],
+        )
+    return Scores(logits, unreadable)
+
+
+def score_samples(
+    model: torch.nn.Module,
+    samples: Sequence[Sample],
+    spec: PreprocessSpec,
+    batch_size: int = 64,
+    *,
+    num_workers: int = 0,
+    image_transform: Callable[[Image.Image], Image.Image] | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Logits (log-odds of fake) per sample, NaN for unreadable images.
+
+    Args:
+        model: a `PiNCLIP` (anything with `forward_features` / `forward_head`); run in eval mode with
+            noise off and restored to its previous mode afterwards.
+        samples: the images, e.g. from `data.discover`.
+        spec: the eval preprocessing (`model.preprocess_spec`).
+        batch_size: images per forward pass.
+        num_workers: DataLoader worker processes for decoding.
+        image_transform: optional `PIL -> PIL` degradation applied before preprocessing.
+        progress: show a tqdm bar on stderr.
+    """
+    return score_dataset(
+        model,
+        samples,
+        spec,
+        batch_size,
+        num_workers=num_workers,
+        image_transform=image_transform,
+        progress=progress,
+    ).logits
+
+
+def logit(probability: float) -> float:
+    """Log-odds of a probability in (0, 1)."""
+    return math.log(probability) - math.log1p(-probability)
+
+
+def probability(logit_value: float) -> float:
+    """Inverse of `logit` (numerically stable)."""
+    if logit_value >= 0:
+        return 1.0 / (1.0 + math.exp(-logit_value))
+    z = math.exp(logit_value)
+    return z / (1.0 + z)
+
+
+def calibrate_threshold(
+    model: torch.nn.Module,
+    reals: Sequence[Sample],
+    spec: PreprocessSpec,
+    target_fpr: float,
+    batch_size: int = 64,
+    *,
+    num_workers: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """A logit threshold from held-out reals for `target_fpr`, and how it was obtained.
+
+    Returns:
+        `{"logit", "p_fake", "method": "target_fpr", "target_fpr", "n_reals", "unreadable",
+        "achieved_fpr"}` (`achieved_fpr` on the calibration reals themselves).
+    """
+    reals = [s for s in reals if s.label == REAL]
+    if not reals:
+        raise CalibrationError("no real images to choose a threshold on")
+    scores = score_dataset(
+        model, reals, spec, batch_size, num_workers=num_workers, progress=progress, desc="calibrating"
+    )
+    finite = scores.logits[np.isfinite(scores.logits)]
+    threshold = metrics.threshold_for_fpr(finite, target_fpr)
+    return {
+        "logit": threshold,
+        "p_fake": probability(threshold) if math.isfinite(threshold) else 0.0,
+        "method": "target_fpr",
+        "target_fpr": float(target_fpr),
+        "n_reals": int(finite.size),
+        "unreadable": len(scores.unreadable),
+        "achieved_fpr": metrics.false_positive_rate(finite, threshold),
+    }
+
+
+def evaluate_samples(
+    model: torch.nn.Module,
+    samples: Sequence[Sample],
+    spec: PreprocessSpec,
+    threshold_logit: float,
+    batch_size: int = 64,
+    *,
+    num_workers: int = 0,
+    image_transform: Callable[[Image.Image], Image.Image] | None = None,
+    progress: bool = True,
+    desc: str = "evaluating",
+) -> tuple[dict[str, Any], Scores]:
+    """Score `samples` and compute `metrics.detection_metrics` at a fixed logit threshold.
+
+    The result also lists unreadable files under `unreadable` (count and the first 20 paths).
+    """
+    scores = score_dataset(
+        model,
+        samples,
+        spec,
+        batch_size,
+        num_workers=num_workers,
+        image_transform=image_transform,
+        progress=progress,
+        desc=desc,
+    )
+    result = metrics.detection_metrics(
+        [s.label for s in samples], scores.logits, [s.generator for s in samples], threshold_logit
+    )
+    result["unreadable"] = {"count": len(scores.unreadable), "first": [p for p, _ in scores.unreadable[:20]]}
+    return result, scores
