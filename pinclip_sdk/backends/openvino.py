@@ -62,8 +62,11 @@ class OpenVINOBackend:
 
     name = "openvino"
 
-    def __init__(self, compiled: Any, artifact_name: str, precision: str, threads: int | None, hint: str):
+    def __init__(
+        self, compiled: Any, artifact_name: str, precision: str, threads: int | None, hint: str, device: str
+    ) -> None:
         self._compiled = compiled
+        self._device = device
         self._artifact = artifact_name
         self._precision = precision
         self._threads = threads
@@ -105,16 +108,15 @@ class OpenVINOBackend:
         artifact = bundle.find("openvino", precision)
         path = bundle.verified_path(artifact)
         start = time.perf_counter()
+        device = str(options.get("device", "CPU"))
         try:
             core = ov.Core()
             model = core.read_model(str(path))
             _make_batch_dynamic(model)
-            compiled = core.compile_model(
-                model, options.get("device", "CPU"), _compile_config(precision, threads, hint)
-            )
+            compiled = core.compile_model(model, device, _compile_config(precision, threads, hint))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
-            raise BackendError(f"openvino could not load {path}: {exc}") from exc
-        backend = cls(compiled, artifact.name, precision, threads, hint)
+            raise BackendError(f"openvino could not load {path} on {device}: {exc}") from exc
+        backend = cls(compiled, artifact.name, precision, threads, hint, device)
         logger.info(
             "openvino compiled %s (%s, %s, %d infer requests) in %.2fs",
             artifact.name,
@@ -148,7 +150,7 @@ class OpenVINOBackend:
             "backend": self.name,
             "precision": self._precision,
             "artifact": self._artifact,
-            "device": "CPU",
+            "device": self._device,
             "performance_hint": self._hint,
             "streams": streams,
             "infer_requests": self.concurrency,
