@@ -18,10 +18,8 @@ def core_info() -> dict[str, Any]:
     except ImportError as exc:
         return {"available": False, "error": str(exc)}
     info: dict[str, Any] = {"available": True, "version": getattr(_core, "__version__", None)}
-    for name in ("simd_level", "build_info", "cpu_features"):
-        value = getattr(_core, name, None)
-        if value is not None:
-            info[name] = value() if callable(value) else value
+    kernels = getattr(_core, "simd_kernels", None)  # 'avx2', 'neon' or 'scalar'
+    info["simd_level"] = kernels() if callable(kernels) else None
     return info
 
 
@@ -36,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     core = report["core"]
     print(f"pinclip-sdk {report['pinclip_sdk']}")
     if core["available"]:
-        simd = core.get("simd_level", "unknown")
+        simd = core.get("simd_level") or "unknown"
         print(f"core        {core.get('version')} (SIMD: {simd})")
     else:
         print(f"core        unavailable ({core['error']})")
