@@ -17,6 +17,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -267,17 +268,19 @@ def _jetpack_from_dpkg() -> str | None:
     return version.split("+")[0] or None
 
 
+def distribution_version(library: str) -> str | None:
+    """Installed version of one of `_LIBRARY_DISTRIBUTIONS`' libraries, from package metadata."""
+    for distribution in _LIBRARY_DISTRIBUTIONS[library]:
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
 def library_versions() -> dict[str, str | None]:
     """Installed versions of the inference libraries (from package metadata, without importing)."""
-    versions: dict[str, str | None] = {}
-    for library, distributions in _LIBRARY_DISTRIBUTIONS.items():
-        versions[library] = None
-        for distribution in distributions:
-            try:
-                versions[library] = importlib.metadata.version(distribution)
-                break
-            except importlib.metadata.PackageNotFoundError:
-                continue
+    versions = {library: distribution_version(library) for library in _LIBRARY_DISTRIBUTIONS}
     if versions["tensorrt"] is None:
         # JetPack's python3-libnvinfer deb may install the module without pip metadata
         versions["tensorrt"] = _module_version("tensorrt")
@@ -285,7 +288,15 @@ def library_versions() -> dict[str, str | None]:
 
 
 def _module_version(module_name: str) -> str | None:
-    if importlib.util.find_spec(module_name) is None:
+    """`module.__version__` if the module is importable, else None (never raises)."""
+    try:
+        module = sys.modules.get(module_name)
+        if module is None:
+            if importlib.util.find_spec(module_name) is None:
+                return None
+            module = importlib.import_module(module_name)
+        version = getattr(module, "__version__", None)
+    except Exception as exc:  # noqa: BLE001 - a broken install must not break the report
+        logger.debug("cannot read %s version: %s", module_name, exc)
         return None
-    module = importlib.import_module(module_name)
-    return getattr(module, "__version__", None)
+    return str(version) if version is not None else None

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
 
 logger = logging.getLogger(__name__)
+_BATCH_DEFAULTS = (("min_batch", 1), ("opt_batch", 1), ("max_batch", 8))
 OPTIONS = ("cache_dir", "min_batch", "opt_batch", "max_batch", "device_index", "workspace_bytes")
 
 
@@ -53,10 +54,23 @@ def probe_tensorrt() -> str | None:
     result = cudart.cudaGetDeviceCount()
     err, count = result[0], result[1]
     if int(err) != 0:
-        return f"no usable CUDA device ({getattr(err, 'name', err)}: no NVIDIA GPU or driver on this machine)"
+        name = getattr(err, "name", str(err))
+        if "InsufficientDriver" in name:
+            return (
+                f"no usable CUDA device ({name}): no NVIDIA driver, or a driver older than the CUDA runtime "
+                f"of cuda-python {_cuda_python_version()} (install the cuda-python major matching the "
+                "driver's CUDA, e.g. 'cuda-python>=12,<13' on JetPack 6)"
+            )
+        return f"no usable CUDA device ({name}: no NVIDIA GPU or driver on this machine)"
     if count < 1:
         return "no CUDA device found (cudaGetDeviceCount returned 0)"
     return None
+
+
+def _cuda_python_version() -> str:
+    from pinclip_sdk.machine import distribution_version
+
+    return distribution_version("cuda-python") or "?"
 
 
 class DeviceBuffers:
@@ -164,10 +178,7 @@ class TensorRTBackend:
 
         `threads` is ignored: TensorRT runs on the GPU (host threads only feed it).
         """
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(f"tensorrt backend: unknown options {unknown} (known: {', '.join(OPTIONS)})")
+        settings = _parse_options(options)
         if precision not in TENSORRT_PRECISIONS:
             raise ConfigError(
                 f"tensorrt backend runs {' or '.join(TENSORRT_PRECISIONS)} artifacts, not {precision!r}; "
@@ -177,19 +188,11 @@ class TensorRTBackend:
         if reason is not None:
             raise BackendUnavailableError(f"TensorRT cannot run here: {reason}")
         trt, cudart = import_tensorrt(), import_cuda_runtime()
-        device_index = int(options.get("device_index", 0))
-        device = query_device(trt, cudart, device_index)
-        cuda_check(cudart.cudaSetDevice(device_index), "cudaSetDevice")
-        profile = BatchProfile(
-            int(options.get("min_batch", 1)),
-            int(options.get("opt_batch", 1)),
-            int(options.get("max_batch", 8)),
-        )
+        device = query_device(trt, cudart, settings["device_index"])
+        cuda_check(cudart.cudaSetDevice(settings["device_index"]), "cudaSetDevice")
         artifact = bundle.find("tensorrt", precision)
-        request = request_for_artifact(
-            bundle, artifact, profile, int(options.get("workspace_bytes", DEFAULT_WORKSPACE_BYTES))
-        )
-        cache = EngineCache(options.get("cache_dir"))
+        request = request_for_artifact(bundle, artifact, settings["profile"], settings["workspace_bytes"])
+        cache = EngineCache(settings["cache_dir"])
         started = time.perf_counter()
         loaded = load_engine(trt, cache, request, device)
         logger.info(
@@ -204,14 +207,14 @@ class TensorRTBackend:
             "precision": precision,
             "artifact": artifact.name,
             "device": device.gpu_name,
-            "device_index": device_index,
+            "device_index": settings["device_index"],
             "compute_capability": device.compute_capability,
             "library": f"tensorrt {device.tensorrt_version}",
             "cuda_runtime": device.cuda_runtime,
             "engine": str(loaded.cached.path),
             "engine_cache": str(cache.directory),
             "engine_built_now": loaded.cached.built,
-            "profile": asdict(profile),
+            "profile": asdict(settings["profile"]),
             "input_shape": list(request.input_shape),
             "threads": "n/a (GPU)",
         }
@@ -268,6 +271,29 @@ class TensorRTBackend:
                 self._buffers = None
             self._context = None
             self._loaded = None
+
+
+def _parse_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """Backend options with their defaults, as typed values; ConfigError on anything else."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise ConfigError(f"tensorrt backend: unknown options {unknown} (known: {', '.join(OPTIONS)})")
+    try:
+        batches = [int(options.get(name, default)) for name, default in _BATCH_DEFAULTS]
+        device_index = int(options.get("device_index", 0))
+        workspace_bytes = int(options.get("workspace_bytes", DEFAULT_WORKSPACE_BYTES))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"tensorrt backend: batch sizes, device_index and workspace_bytes must be integers ({exc})"
+        ) from None
+    profile = BatchProfile(*batches)
+    return {
+        "profile": profile,
+        "device_index": device_index,
+        "workspace_bytes": workspace_bytes,
+        "cache_dir": options.get("cache_dir"),
+    }
 
 
 def _single_output(trt: Any, engine: Any) -> str:

@@ -103,6 +103,10 @@ def test_infer_is_thread_safe(fake_trt, fake_cuda, tiny_bundle, engine_cache):
 def test_bad_inputs_and_options_are_refused(fake_trt, fake_cuda, tiny_bundle, engine_cache):
     with pytest.raises(ConfigError, match="unknown options"):
         TensorRTBackend.load(tiny_bundle, "fp16", options={"batch": 4})
+    with pytest.raises(ConfigError, match="must be integers"):
+        TensorRTBackend.load(tiny_bundle, "fp16", options={"max_batch": "many"})
+    with pytest.raises(ConfigError, match="min <= opt <= max"):
+        TensorRTBackend.load(tiny_bundle, "fp16", options={"opt_batch": 16})
     with pytest.raises(ConfigError, match="not 'fp32'"):
         TensorRTBackend.load(tiny_bundle, "fp32")
     backend = TensorRTBackend.load(tiny_bundle, "fp16")
