@@ -189,3 +189,18 @@ def test_real_cuda_python_without_a_gpu_is_reported(fake_trt):
     if int(err) == 0 and count > 0:
         pytest.skip("this machine has a CUDA device")
     assert probe_tensorrt().startswith("no usable CUDA device")
+
+
+def test_detector_runs_the_tensorrt_backend(fake_trt, fake_cuda, tiny_bundle, engine_cache):
+    """The runtime's Detector picks TensorRT on an NVIDIA machine and its scores come from the engine."""
+    from pinclip_sdk import Detector, Preprocessor
+
+    image = (np.random.default_rng(5).random((40, 50, 3)) * 255).astype(np.uint8)
+    pixels = Preprocessor(tiny_bundle.manifest.preprocess)(image)
+    with Detector(tiny_bundle.root) as detector:  # backend="auto"
+        info = detector.info()
+        prediction = detector.predict(image)
+    assert info["backend"] == "tensorrt"
+    assert info["backend_info"]["artifact"] == "tensorrt-fp16"
+    assert fake_cuda.live == {}  # the Detector closed the backend, which freed its buffers
+    assert prediction.p_fake == pytest.approx(1 / (1 + np.exp(-pixels.mean())), rel=1e-5)
