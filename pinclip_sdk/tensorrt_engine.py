@@ -381,11 +381,11 @@ class EngineCache:
         return found
 
     def clear(self) -> int:
-        """Delete every engine, sidecar and lock file (not the timing caches); returns the count."""
+        """Delete every engine and sidecar (not the timing caches, not lock files a build may hold)."""
         removed = 0
         if self.directory.is_dir():
             for item in self.directory.iterdir():
-                if item.is_file() and item.suffix in (".plan", ".json", ".lock"):
+                if item.is_file() and item.suffix in (".plan", ".json"):
                     item.unlink(missing_ok=True)
                     removed += item.suffix == ".plan"
         return removed

@@ -158,8 +158,15 @@ class TensorRTBackend:
             max_batch * image_elems * self._input_dtype.itemsize,
             max_batch * self._output_dtype.itemsize * _per_image_outputs(engine, self._output),
         )
-        self._context.set_tensor_address(self._input, self._buffers.input_device)
-        self._context.set_tensor_address(self._output, self._buffers.output_device)
+        for name, pointer in (
+            (self._input, self._buffers.input_device),
+            (self._output, self._buffers.output_device),
+        ):
+            if not self._context.set_tensor_address(name, pointer):
+                self.close()
+                raise BackendError(
+                    f"TensorRT refused the device buffer for tensor {name!r} of {info['engine']}"
+                )
 
     @classmethod
     def probe(cls) -> str | None:
