@@ -8,6 +8,8 @@ before a backend loads them, so a truncated or tampered file is refused, never r
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -17,11 +19,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pinclip_sdk.errors import BundleError
+from pinclip_sdk.errors import BackendUnavailableError, BundleError
 from pinclip_sdk.spec import PreprocessSpec
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 _HASH_CHUNK = 1 << 20
 
@@ -275,8 +279,37 @@ class BundleWriter:
             metrics=metrics or {},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+        # jsonschema is a dev/train tool; without it Manifest.from_dict still checks what the runtime needs
+        with contextlib.suppress(BackendUnavailableError):
+            validate_manifest(
+                json.loads(json.dumps(manifest.to_dict())), source=str(self.root / MANIFEST_NAME)
+            )
         write_manifest(self.root, manifest)
         return Bundle.load(self.root)
+
+
+def validate_manifest(data: dict[str, Any], source: str = "manifest") -> None:
+    """Check a manifest dict against `manifest.schema.json` (needs `jsonschema`, a dev/train tool).
+
+    The runtime does not need this: `Manifest.from_dict` already refuses what it cannot use. The
+    exporter calls it before writing, so a bundle never ships a manifest that breaks the schema.
+    """
+    try:
+        import jsonschema
+    except ImportError as exc:
+        raise BackendUnavailableError("validating a manifest needs jsonschema (pinclip-sdk[dev])") from exc
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        details = "; ".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors[:5])
+        raise BundleError(f"{source}: manifest does not match schema v{SCHEMA_VERSION}: {details}")
+
+
+def replace_threshold(bundle: Bundle, threshold: Threshold) -> Bundle:
+    """Rewrite `bundle`'s manifest with a new threshold (artifacts untouched) and reload it."""
+    manifest = dataclasses.replace(bundle.manifest, threshold=threshold)
+    write_manifest(bundle.root, manifest)
+    return Bundle.load(bundle.root)
 
 
 def write_manifest(root: str | Path, manifest: Manifest) -> None:

@@ -1,0 +1,119 @@
+"""OpenVINO IR from the FP32 ONNX: FP32 and INT8 (NNCF post-training quantisation).
+
+One graph stays the source of truth: the IR is converted from the same FP32 ONNX that TensorRT and
+onnxruntime use. Weights are saved uncompressed (`compress_to_fp16=False`): the FP32 IR is the
+reference and NNCF's accuracy control wants an uncompressed model. INT8 uses
+`ModelType.TRANSFORMER` (SmoothQuant + fast bias correction, no quantisers on LayerNorm/Softmax
+inputs that hurt transformers) on the shared `CalibrationSource`; the head (nodes after the last
+LayerNorm) stays in float via an `IgnoredScope`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pinclip_sdk.export.calibration import CalibrationSource
+
+from pinclip_sdk.errors import ExportError
+
+_logger = logging.getLogger(__name__)
+
+
+def convert_openvino(onnx_path: str | Path, xml_path: str | Path) -> tuple[Path, Path]:
+    """Convert the FP32 ONNX to an FP32 IR; return the `.xml` and `.bin` paths."""
+    import openvino as ov
+
+    xml_path = Path(xml_path)
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        model = ov.convert_model(str(onnx_path))
+        ov.save_model(model, str(xml_path), compress_to_fp16=False)
+    except Exception as exc:  # OpenVINO raises its own RuntimeError subclasses
+        raise ExportError(f"OpenVINO conversion of {onnx_path} failed: {exc}") from exc
+    return xml_path, xml_path.with_suffix(".bin")
+
+
+def _head_names(model: Any) -> list[str]:
+    """Names of MatMul ops after the last MVN/LayerNorm in topological order (projection + head)."""
+    ops = list(model.get_ordered_ops())
+    norm_types = {"MVN", "LayerNormalization", "NormalizeL2"}
+    last_norm = max((i for i, op in enumerate(ops) if op.get_type_name() in norm_types), default=-1)
+    return [op.get_friendly_name() for op in ops[last_norm + 1 :] if op.get_type_name() == "MatMul"]
+
+
+def _auc_validation(batch_size: int) -> Callable[[Any, Any], float]:
+    """NNCF `validation_fn`: AUC of the compiled model's logits over (inputs, labels) items."""
+
+    def validate(compiled: Any, items: Any) -> float:
+        from sklearn.metrics import roc_auc_score
+
+        logits, labels = [], []
+        for inputs, item_labels in items:
+            logits.append(np.asarray(compiled(inputs)[0]).reshape(-1))
+            labels.append(np.asarray(item_labels).reshape(-1))
+        return float(roc_auc_score(np.concatenate(labels), np.concatenate(logits)))
+
+    return validate
+
+
+def quantize_openvino(
+    fp32_xml: str | Path,
+    xml_path: str | Path,
+    source: CalibrationSource,
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    max_drop: float = 0.005,
+) -> dict[str, Any]:
+    """NNCF INT8 of the FP32 IR, written to `xml_path`; returns what was done (for the report).
+
+    With `validation` (`inputs [N,3,H,W]`, `labels [N]` of both classes) it runs
+    `nncf.quantize_with_accuracy_control`, reverting layers until the AUC drop is <= `max_drop`.
+    """
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(fp32_xml))
+    ignored = nncf.IgnoredScope(names=_head_names(model), validate=False)
+    subset = source.num_batches
+    common = {"subset_size": subset, "model_type": nncf.ModelType.TRANSFORMER, "ignored_scope": ignored}
+    try:
+        if validation is not None:
+            inputs, labels = validation
+            step = source.batch_size
+            items = [(inputs[i : i + step], labels[i : i + step]) for i in range(0, len(inputs), step)]
+            quantized = nncf.quantize_with_accuracy_control(
+                model,
+                source.nncf_dataset(),
+                nncf.Dataset(items, lambda item: item[0]),
+                validation_fn=_auc_validation(step),
+                max_drop=max_drop,
+                drop_type=nncf.DropType.ABSOLUTE,
+                **common,
+            )
+        else:
+            quantized = nncf.quantize(model, source.nncf_dataset(), **common)
+        ov.save_model(quantized, str(xml_path), compress_to_fp16=False)
+    except Exception as exc:
+        raise ExportError(f"NNCF INT8 quantisation of {fp32_xml} failed: {exc}") from exc
+    fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
+    _logger.info("OpenVINO INT8: %d FakeQuantize ops, head kept float: %s", fake_quantize, ignored.names)
+    return {
+        "tool": f"nncf {nncf.__version__} "
+        + ("quantize_with_accuracy_control" if validation else "quantize"),
+        "model_type": "TRANSFORMER",
+        "subset_size_batches": subset,
+        "fake_quantize_ops": int(fake_quantize),
+        "ignored": list(ignored.names),
+        **({"accuracy_control": {"metric": "AUC", "max_drop": max_drop}} if validation else {}),
+    }
+
+
+def run_openvino(xml_path: str | Path, batch: np.ndarray, precision_hint: str = "f32") -> np.ndarray:
+    """Run an IR once on CPU (tests and parity)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": precision_hint})
+    return np.asarray(compiled(batch)[0])

@@ -1,0 +1,60 @@
+"""Provenance recorded in the manifest: checkpoint and config hashes, dataset summary, versions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pinclip_sdk.bundle import sha256_file
+
+_logger = logging.getLogger(__name__)
+
+LIBRARIES = ("pinclip-sdk", "torch", "open_clip_torch", "onnx", "onnxruntime", "openvino", "nncf", "numpy")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that shaped the artifacts (None when absent)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _canonical_hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def checkpoint_provenance(checkpoint: str | Path) -> dict[str, Any]:
+    """Hashes of the checkpoint's weights and training config plus the training data summary."""
+    from pinclip_sdk.training.checkpoint import read_checkpoint_config
+
+    directory = Path(checkpoint)
+    config = read_checkpoint_config(directory)
+    weights = sorted(directory.glob("model*.safetensors"))
+    train = config.get("train") or {}
+    data = train.get("data") or {}
+    return {
+        "checkpoint": {
+            "path": str(directory),
+            "weights_sha256": sha256_file(weights[0]) if weights else None,
+            "training_config_sha256": _canonical_hash({"model": config.get("model"), "train": train}),
+            "step": config.get("step"),
+            "lora_merged_in_checkpoint": config.get("lora_merged"),
+        },
+        "training": {
+            "dataset": {
+                k: data.get(k) for k in ("train_path", "val_path", "layout", "train_split", "val_split")
+            },
+            "seed": train.get("seed"),
+            "max_steps": train.get("max_steps"),
+            "validation_metrics": config.get("metrics") or {},
+        },
+    }
