@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 from pinclip_sdk.training.data.augment import gaussian_blur, jpeg_recompress
-from pinclip_sdk.training.data.sample import Sample
+from pinclip_sdk.training.data.sample import Sample, stratified_subset
 from pinclip_sdk.training.evaluate import evaluate_samples
 
 from pinclip_sdk.errors import ConfigError
@@ -100,24 +98,6 @@ def grid(cfg: RobustnessConfig) -> list[Degradation]:
         Degradation(q, float(s), float(f))
         for q, s, f in itertools.product(cfg.jpeg_qualities, cfg.blur_sigmas, cfg.downscales)
     ]
-
-
-def stratified_subset(samples: Sequence[Sample], limit: int, seed: int = 0) -> list[Sample]:
-    """About `limit` samples spread evenly over (generator, label) groups (at least one each), seeded."""
-    if len(samples) <= limit:
-        return list(samples)
-    groups: dict[tuple[str, int], list[Sample]] = defaultdict(list)
-    for sample in samples:
-        groups[(sample.generator, sample.label)].append(sample)
-    rng = np.random.default_rng(seed)
-    chosen: list[Sample] = []
-    keys = sorted(groups)
-    quota = max(1, limit // len(keys))
-    for key in keys:
-        members = groups[key]
-        picks = rng.permutation(len(members))[:quota]
-        chosen.extend(members[i] for i in sorted(picks))
-    return sorted(chosen[: max(limit, len(keys))], key=lambda s: str(s.path))
 
 
 def run_robustness(

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from pinclip_sdk.training import reporting
-from pinclip_sdk.training.data import discover
+from pinclip_sdk.training.data import Sample, discover
 from pinclip_sdk.training.data import testing as mk
 from pinclip_sdk.training.evaluate import evaluate_samples, score_samples
 from pinclip_sdk.training.metrics import detection_metrics
@@ -34,7 +34,7 @@ def test_score_samples_order_eval_mode_and_unreadable(genimage, tmp_path):
     model = HighFrequencyModel()
     model.train()
     bad = mk.write_corrupt_image(tmp_path / "broken.png")
-    samples = [*genimage[:5], type(genimage[0])(bad, 1, "SDv1.4", "val"), *genimage[5:]]
+    samples = [*genimage[:5], Sample(bad, 1, "SDv1.4", "val"), *genimage[5:]]
     logits = score_samples(model, samples, model.preprocess_spec, batch_size=4, progress=False)
     assert logits.shape == (len(samples),)
     assert np.isnan(logits[5])

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from pinclip_sdk.errors import DatasetError
 
@@ -79,3 +83,26 @@ def parse_label(value: object, where: str) -> int:
         if text in names:
             return names[text]
     raise DatasetError(f"{where}: label {value!r} is not one of 0, 1, 'real', 'fake'")
+
+
+def stratified_subset(samples: Sequence[Sample], limit: int, seed: int = 0) -> list[Sample]:
+    """`limit` samples drawn round-robin over (generator, label) groups in seeded random order.
+
+    Every group is represented whenever `limit` allows, small groups are used up first, and the
+    result is sorted by path; the same seed gives the same subset.
+    """
+    if len(samples) <= limit:
+        return list(samples)
+    groups: dict[tuple[str, int], list[Sample]] = defaultdict(list)
+    for sample in samples:
+        groups[(sample.generator, sample.label)].append(sample)
+    rng = np.random.default_rng(seed)
+    orders = {key: rng.permutation(len(groups[key])) for key in sorted(groups)}
+    chosen: list[Sample] = []
+    depth = 0
+    while len(chosen) < limit:
+        for key, order in orders.items():
+            if depth < len(order) and len(chosen) < limit:
+                chosen.append(groups[key][order[depth]])
+        depth += 1
+    return sorted(chosen, key=lambda s: str(s.path))
