@@ -1,0 +1,160 @@
+#include "resample.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace pinclip {
+namespace {
+
+// Keys cubic convolution with a = -0.5 (https://en.wikipedia.org/wiki/Bicubic_interpolation).
+double bicubic_filter(double x) {
+  constexpr double a = -0.5;
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+double bilinear_filter(double x) {
+  if (x < 0.0) x = -x;
+  if (x < 1.0) return 1.0 - x;
+  return 0.0;
+}
+
+struct FilterDef {
+  double (*fn)(double);
+  double support;
+};
+
+FilterDef filter_def(Filter f) {
+  return f == Filter::Bicubic ? FilterDef{bicubic_filter, 2.0} : FilterDef{bilinear_filter, 1.0};
+}
+
+// Largest coefficient table we agree to build (positions x taps); far beyond any real resize.
+constexpr int64_t kMaxCoeffs = int64_t{1} << 28;
+
+}  // namespace
+
+Coeffs compute_coeffs(int64_t in_size, int64_t out_size, Filter filter, int64_t first, int count) {
+  const FilterDef fd = filter_def(filter);
+  if (in_size < 1 || out_size < 1 || first < 0 || count < 0 || first + count > out_size)
+    throw std::invalid_argument("compute_coeffs: bad sizes");
+  // Pillow: box = (0, 0, w, h) as floats, `scale = (double)(in1 - in0) / outSize`.
+  const double in0 = static_cast<float>(0);
+  const double scale = static_cast<double>(static_cast<float>(in_size) - static_cast<float>(0)) / out_size;
+  const double filterscale = scale < 1.0 ? 1.0 : scale;
+  const double support = fd.support * filterscale;
+  const int64_t ksize = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  // Overflow checked before allocating: the table is count * ksize entries.
+  if (ksize > kMaxCoeffs || static_cast<int64_t>(count) * ksize > kMaxCoeffs)
+    throw std::length_error("resize coefficient table too large");
+
+  Coeffs c;
+  c.first = static_cast<int>(first);
+  c.count = count;
+  c.ksize = static_cast<int>(ksize);
+  c.xmin.resize(count);
+  c.taps.resize(count);
+  c.k.assign(static_cast<std::size_t>(count) * ksize, 0);
+  std::vector<double> w(ksize);
+  for (int i = 0; i < count; ++i) {
+    const int64_t xx = first + i;
+    const double center = in0 + (xx + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int64_t xmin = static_cast<int64_t>(center - support + 0.5);  // truncation, as Pillow's (int)
+    if (xmin < 0) xmin = 0;
+    int64_t xmax = static_cast<int64_t>(center + support + 0.5);
+    if (xmax > in_size) xmax = in_size;
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int64_t x = 0; x < xmax; ++x) {
+      const double v = fd.fn((x + xmin - center + 0.5) * ss);
+      w[x] = v;
+      ww += v;
+    }
+    int32_t* k = &c.k[static_cast<std::size_t>(i) * ksize];
+    for (int64_t x = 0; x < xmax; ++x) {
+      double v = w[x];
+      if (ww != 0.0) v /= ww;
+      // normalize_coeffs_8bpc: round half away from zero into Q22.
+      k[x] = v < 0 ? static_cast<int32_t>(-0.5 + v * (1 << kPrecisionBits))
+                   : static_cast<int32_t>(0.5 + v * (1 << kPrecisionBits));
+    }
+    c.xmin[i] = static_cast<int>(xmin);
+    c.taps[i] = static_cast<int>(xmax);
+  }
+  return c;
+}
+
+Coeffs identity_coeffs(int64_t first, int count) {
+  Coeffs c;
+  c.first = static_cast<int>(first);
+  c.count = count;
+  c.ksize = 1;
+  c.xmin.resize(count);
+  c.taps.assign(count, 1);
+  c.k.assign(count, int32_t{1} << kPrecisionBits);
+  for (int i = 0; i < count; ++i) c.xmin[i] = static_cast<int>(first + i);
+  return c;
+}
+
+namespace {
+
+template <int NC>
+void horizontal_scalar(const uint8_t* row, std::ptrdiff_t px, const Coeffs& c, int x_origin, uint8_t* out) {
+  for (int i = 0; i < c.count; ++i) {
+    const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
+    const uint8_t* p = row + static_cast<std::ptrdiff_t>(c.xmin[i] - x_origin) * px;
+    int32_t ss[NC];
+    for (int ch = 0; ch < NC; ++ch) ss[ch] = 1 << (kPrecisionBits - 1);
+    const int n = c.taps[i];
+    for (int t = 0; t < n; ++t, p += px)
+      for (int ch = 0; ch < NC; ++ch) ss[ch] += p[ch] * k[t];
+    for (int ch = 0; ch < NC; ++ch) out[i * NC + ch] = clip8(ss[ch]);
+  }
+}
+
+}  // namespace
+
+void resample_row_horizontal(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
+                             int x_origin, uint8_t* out) {
+  switch (nc) {
+    case 1: horizontal_scalar<1>(row, pixel_stride, c, x_origin, out); break;
+    case 3: horizontal_scalar<3>(row, pixel_stride, c, x_origin, out); break;
+    case 4: horizontal_scalar<4>(row, pixel_stride, c, x_origin, out); break;
+    default: throw std::invalid_argument("resample_row_horizontal: channels must be 1, 3 or 4");
+  }
+}
+
+void resample_row_vertical(const uint8_t* band, std::ptrdiff_t band_stride, int band_first,
+                           std::size_t width_bytes, const Coeffs& c, int index, uint8_t* out) {
+  const int32_t* k = &c.k[static_cast<std::size_t>(index) * c.ksize];
+  const uint8_t* base = band + static_cast<std::ptrdiff_t>(c.xmin[index] - band_first) * band_stride;
+  const int n = c.taps[index];
+  for (std::size_t x = 0; x < width_bytes; ++x) {
+    int32_t ss = 1 << (kPrecisionBits - 1);
+    const uint8_t* p = base + x;
+    for (int t = 0; t < n; ++t, p += band_stride) ss += *p * k[t];
+    out[x] = clip8(ss);
+  }
+}
+
+}  // namespace pinclip
+
+namespace pinclip {
+
+#if defined(PINCLIP_HAVE_AVX2)
+void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, uint8_t*);
+void vertical_avx2(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
+#endif
+
+Kernels select_kernels(bool allow_simd) {
+#if defined(PINCLIP_HAVE_AVX2)
+  if (allow_simd && __builtin_cpu_supports("avx2")) return Kernels{horizontal_avx2, vertical_avx2, "avx2"};
+#else
+  (void)allow_simd;
+#endif
+  return Kernels{resample_row_horizontal, resample_row_vertical, "scalar"};
+}
+
+}  // namespace pinclip

@@ -1,0 +1,63 @@
+// Pillow's antialiased resampling (src/libImaging/Resample.c), 8 bits per channel, ported exactly.
+//
+// Adapted from Pillow (HPND licence, Copyright (c) 1997-2011 Secret Labs AB, 1995-2011 Fredrik Lundh,
+// Alex Clark and contributors). The coefficients are computed in double as Pillow does, then
+// rounded to Q22 fixed point; the passes are pure integer arithmetic, so any implementation that
+// sums the same int32 products (scalar or SIMD) gives bit-identical pixels.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "geometry.h"
+
+namespace pinclip {
+
+// 8 bits for the result, 2 extra bits for the overshoot of negative lobes: 32 - 8 - 2.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+
+// Filter taps for a contiguous run of output positions along one axis.
+struct Coeffs {
+  int first = 0;          // first output position described
+  int count = 0;          // number of output positions
+  int ksize = 0;          // stride between the taps of consecutive positions
+  std::vector<int> xmin;  // first source index read by each position
+  std::vector<int> taps;  // number of source indices read by each position
+  std::vector<int32_t> k; // count * ksize Q22 weights, zero past `taps`
+};
+
+// Pillow `precompute_coeffs` + `normalize_coeffs_8bpc` for output positions [first, first + count)
+// of a resize from `in_size` to `out_size`. Throws std::length_error if the table would be absurd.
+Coeffs compute_coeffs(int64_t in_size, int64_t out_size, Filter filter, int64_t first, int count);
+
+// The taps of an unchanged axis (Pillow skips the pass; weight 1.0 in Q22 gives the same pixels).
+Coeffs identity_coeffs(int64_t first, int count);
+
+inline uint8_t clip8(int32_t ss) {
+  const int32_t v = ss >> kPrecisionBits;
+  return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+}
+
+// One row, horizontal pass: `row` points at source pixel `x_origin`, pixels `pixel_stride` bytes
+// apart with `nc` contiguous channels; writes coeffs.count pixels of `nc` channels to `out`.
+void resample_row_horizontal(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
+                             int x_origin, uint8_t* out);
+
+// Vertical pass for output position `index` (0-based in `c`) over a band of `width_bytes`-wide rows
+// `band_stride` apart; `band_first` is the source row held in band row 0.
+void resample_row_vertical(const uint8_t* band, std::ptrdiff_t band_stride, int band_first,
+                           std::size_t width_bytes, const Coeffs& c, int index, uint8_t* out);
+
+// The SIMD variants chosen at run time (null when the CPU or build lacks them).
+using HorizontalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, uint8_t*);
+using VerticalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
+struct Kernels {
+  HorizontalFn horizontal;
+  VerticalFn vertical;
+  const char* name;
+};
+// The fastest exact kernels this CPU supports; `allow_simd = false` forces the scalar ones.
+Kernels select_kernels(bool allow_simd);
+
+}  // namespace pinclip

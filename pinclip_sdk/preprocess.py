@@ -1,0 +1,230 @@
+"""`Preprocessor`: open_clip's eval transform, bit-exact, in the C++ core (`pinclip_sdk._core`).
+
+Exact mode (the default) gives the same float32 tensor as
+`open_clip.transform.image_transform_v2(PreprocessCfg(...), is_train=False)` on the same PIL image:
+Pillow's fixed-point resample (pass order included), torchvision's size and crop rounding, padding,
+the PIL mode conversions, and ToTensor + Normalize. Numpy frames are read in place (any strides), the
+GIL is released while the core works, and batches are spread over a persistent thread pool.
+
+Example:
+    >>> import numpy as np
+    >>> from pinclip_sdk import PreprocessSpec
+    >>> from pinclip_sdk.preprocess import Preprocessor
+    >>> pre = Preprocessor(PreprocessSpec(size=32))
+    >>> pre(np.zeros((48, 64, 3), np.uint8)).shape
+    (3, 32, 32)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from pinclip_sdk import _core
+from pinclip_sdk.errors import ConfigError, InvalidImageError
+from pinclip_sdk.imageio import DEFAULT_MAX_PIXELS, check_pixels, describe_source, load_image
+from pinclip_sdk.pilmodes import NATIVE_MODES, Plan, fill_rgb, native_array, pil_transform
+from pinclip_sdk.spec import PreprocessSpec
+from pinclip_sdk.yuv import YUVFrame, yuv_to_rgb
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Plan", "Preprocessor", "YUVFrame", "default_num_threads", "load_image"]
+
+CHANNEL_ORDERS = ("rgb", "bgr")
+DTYPES = ("float32", "float16")
+_Item = tuple[np.ndarray, str, tuple[int, int, int]]
+
+
+def default_num_threads() -> int:
+    """Half the CPUs this process may use, at least 1 and at most 8.
+
+    On a 2-core appliance that is 1: the other core runs inference. Callers that preprocess on a
+    dedicated machine pass `num_threads` explicitly.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus // 2))
+
+
+class Preprocessor:
+    """Turns images into the model's input tensor, exactly as open_clip's eval transform does.
+
+    Args:
+        spec: the preprocessing of the model (size, resize mode, interpolation, mean, std, fill).
+        num_threads: threads used by `batch` (and to split one large frame); None picks
+            `default_num_threads()`.
+        exact: True (default) is bit-identical to open_clip. False allows the faster kernels, which
+            may differ by at most one uint8 level before normalisation.
+        dtype: "float32" (default) or "float16" (the float32 result rounded to nearest even).
+        draft: opt-in fast JPEG decoding at reduced size (libjpeg DCT scaling) for paths, bytes and
+            file objects; not bit-exact, see docs/preprocess.md for the measured error.
+        exif_transpose: apply the EXIF orientation of decoded files; False (default) matches
+            open_clip, which does not.
+        max_pixels: largest accepted image (width * height), for files and arrays alike; None
+            removes this limit (Pillow's own decompression-bomb check stays on for files).
+    """
+
+    def __init__(
+        self,
+        spec: PreprocessSpec,
+        num_threads: int | None = None,
+        *,
+        exact: bool = True,
+        dtype: str = "float32",
+        draft: bool = False,
+        exif_transpose: bool = False,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        if not isinstance(spec, PreprocessSpec):
+            raise ConfigError(f"Preprocessor needs a PreprocessSpec, got {type(spec).__name__}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"Preprocessor dtype {dtype!r} is not one of {DTYPES}")
+        threads = default_num_threads() if num_threads is None else num_threads
+        if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 256:
+            raise ConfigError(f"Preprocessor num_threads must be an int in 1..256, got {num_threads!r}")
+        if max_pixels is not None and max_pixels < 1:
+            raise ConfigError(f"Preprocessor max_pixels must be positive or None, got {max_pixels!r}")
+        self.spec = spec
+        self.exact = bool(exact)
+        self.dtype = np.dtype(dtype)
+        self.draft = bool(draft)
+        self.exif_transpose = bool(exif_transpose)
+        self.max_pixels = max_pixels
+        self._engine = _core.Engine(
+            spec.size, spec.resize_mode, spec.interpolation, list(spec.mean), list(spec.std), threads, True
+        )
+        self._pad_value = 0 if spec.resize_mode == "shortest" else spec.fill_color
+
+    @property
+    def num_threads(self) -> int:
+        return self._engine.num_threads
+
+    @property
+    def kernels(self) -> str:
+        """The resample kernels in use on this CPU ("avx2", "neon" or "scalar")."""
+        return self._engine.kernels
+
+    def plan(self, width: int, height: int) -> Plan:
+        """Resize size, crop offsets and filter open_clip uses for a `width` x `height` image."""
+        try:
+            return Plan(*self._engine.plan(width, height))
+        except ValueError as exc:
+            raise InvalidImageError(f"{width}x{height} image: {exc}") from exc
+
+    def __call__(self, image: Any, *, channel_order: str = "rgb") -> np.ndarray:
+        """Preprocesses one image into a `[3, H, W]` array (see `batch` for the accepted inputs)."""
+        return self.batch([image], channel_order=channel_order)[0]
+
+    def batch(
+        self, images: Sequence[Any], out: np.ndarray | None = None, *, channel_order: str = "rgb"
+    ) -> np.ndarray:
+        """Preprocesses images into `[N, 3, H, W]` (float32, or float16 if configured).
+
+        Args:
+            images: PIL images, numpy uint8 HWC arrays (3 channels in `channel_order`, 4 = RGBA/BGRA,
+                2-D or 1 channel = gray; any strides, read in place), `YUVFrame`s, paths, bytes or
+                binary file objects, in any mix.
+            out: optional C-contiguous destination of shape `[N, 3, H, W]` and this preprocessor's dtype.
+            channel_order: "rgb" or "bgr" (OpenCV frames); applies to 3- and 4-channel arrays.
+
+        Raises:
+            InvalidImageError / ImageTooLargeError: for the first bad image, naming it.
+            ConfigError: a bad `out` buffer or `channel_order`.
+        """
+        if channel_order not in CHANNEL_ORDERS:
+            raise ConfigError(f"channel_order {channel_order!r} is not one of {CHANNEL_ORDERS}")
+        if isinstance(images, (np.ndarray, Image.Image, str, bytes)):
+            raise ConfigError("batch() takes a sequence of images; use preprocessor(image) for one image")
+        items = [self._item(image, i, channel_order) for i, image in enumerate(images)]
+        out = self._output(len(items), out)
+        try:
+            self._engine.run(items, out)
+        except ValueError as exc:
+            raise InvalidImageError(str(exc)) from exc
+        return out
+
+    def resize_u8(self, image: Any, *, channel_order: str = "rgb") -> np.ndarray:
+        """The uint8 RGB `[H, W, 3]` image before normalisation (for parity debugging)."""
+        array, layout, fill = self._item(image, 0, channel_order)
+        return self._engine.resize_u8(array, layout, fill)
+
+    # -- input routing -------------------------------------------------------------------------
+
+    def _output(self, n: int, out: np.ndarray | None) -> np.ndarray:
+        height, width = self.spec.size
+        shape = (n, 3, height, width)
+        if out is None:
+            return np.empty(shape, self.dtype)
+        if not isinstance(out, np.ndarray):
+            raise ConfigError(f"out must be a numpy array, got {type(out).__name__}")
+        if out.dtype != self.dtype:
+            raise ConfigError(f"out has dtype {out.dtype}, expected {self.dtype} (this Preprocessor's dtype)")
+        if out.shape != shape:
+            raise ConfigError(f"out has shape {out.shape}, expected {shape}")
+        if not out.flags.c_contiguous or not out.flags.writeable:
+            raise ConfigError("out must be C-contiguous and writeable (e.g. np.empty(shape, dtype))")
+        return out
+
+    def _item(self, image: Any, index: int, channel_order: str) -> _Item:
+        what = f"image {index} ({describe_source(image)})" if not isinstance(image, np.ndarray) else None
+        if isinstance(image, np.ndarray):
+            return self._array_item(image, index, channel_order)
+        if isinstance(image, YUVFrame):
+            rgb = yuv_to_rgb(image, what=f"image {index} (YUVFrame)")
+            return self._array_item(rgb, index, "rgb")
+        if not isinstance(image, Image.Image):
+            image = load_image(
+                image,
+                exif_transpose=self.exif_transpose,
+                max_pixels=self.max_pixels,
+                draft_target=self._draft_target if self.draft else None,
+            )
+        else:
+            check_pixels(image.width, image.height, self.max_pixels, what or "image")
+        return self._pil_item(image, what or "image")
+
+    def _draft_target(self, width: int, height: int) -> tuple[int, int]:
+        plan = self.plan(width, height)
+        return (plan.resize_w, plan.resize_h)
+
+    def _pil_item(self, image: Image.Image, what: str) -> _Item:
+        if image.width < 1 or image.height < 1:
+            raise InvalidImageError(f"{what}: image has zero size {image.width}x{image.height}")
+        if image.mode in NATIVE_MODES:
+            array, layout = native_array(image)
+            return array, layout, fill_rgb(image.mode, self._pad_value)
+        plan = self.plan(image.width, image.height)
+        fill = self._pad_value if plan.fill == "color" else 0
+        try:
+            rgb = pil_transform(image, plan, self.spec.size, fill)
+        except (OSError, ValueError) as exc:
+            raise InvalidImageError(f"{what}: Pillow cannot convert mode {image.mode}: {exc}") from exc
+        return np.asarray(rgb), "rgb", (0, 0, 0)
+
+    def _array_item(self, array: np.ndarray, index: int, channel_order: str) -> _Item:
+        what = f"image {index} (numpy array {array.shape} {array.dtype})"
+        if array.dtype != np.uint8:
+            raise InvalidImageError(f"{what}: dtype must be uint8; convert explicitly (values 0-255)")
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[..., 0]
+        if array.ndim == 2:
+            layout = "gray"
+        elif array.ndim == 3 and array.shape[2] in (3, 4):
+            layout = channel_order if array.shape[2] == 3 else channel_order + "a"
+        else:
+            raise InvalidImageError(
+                f"{what}: expected HxW (gray) or HxWxC with C in 1, 3, 4 (RGB/BGR, RGBA/BGRA)"
+            )
+        if array.shape[0] == 0 or array.shape[1] == 0:
+            raise InvalidImageError(f"{what}: image is empty")
+        check_pixels(array.shape[1], array.shape[0], self.max_pixels, what)
+        value = self._pad_value
+        return array, layout, (value, value, value)
