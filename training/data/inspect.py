@@ -218,6 +218,12 @@ def shortcut_warnings(real: _ClassStats, fake: _ClassStats, scope: str) -> list[
             f"{scope}: image-size shortcut: {100 * gap[1]:.0f}% of reals vs {100 * gap[2]:.0f}% of fakes "
             f"are exactly {w}x{h}; crop/resize both classes alike."
         )
+    gap = _distribution_gap(real, fake, "modes")
+    if gap:
+        out.append(
+            f"{scope}: colour-mode shortcut: {100 * gap[1]:.0f}% of reals vs {100 * gap[2]:.0f}% of fakes "
+            f"are mode {gap[0]}; convert both classes alike."
+        )
     areas = [c.size_summary()["median_pixels"] for c in (real, fake)]
     if max(areas) >= SIZE_RATIO * min(areas):
         out.append(

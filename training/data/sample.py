@@ -52,11 +52,12 @@ def is_image_file(name: str) -> bool:
 def list_images(directory: Path) -> tuple[list[Path], int]:
     """All image files under `directory` (recursive, sorted) and the number of other files skipped.
 
-    Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored and not counted.
+    Hidden files and folders (`.DS_Store`, `.ipynb_checkpoints`) are ignored and not counted;
+    symlinked folders are followed (datasets are often assembled from links).
     """
     images: list[Path] = []
     skipped = 0
-    for dirpath, dirnames, filenames in os.walk(directory):
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.startswith("."):
