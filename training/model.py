@@ -18,11 +18,13 @@ Importing this module registers the tiny test backbone `pinclip-tiny-vit` with o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import open_clip
 import torch
@@ -227,6 +229,12 @@ def preprocess_spec_for(cfg: ModelConfig) -> PreprocessSpec:
     return spec
 
 
+@functools.lru_cache(maxsize=4)
+def _tokenizer(backbone: str) -> Any:
+    # building the BPE tokenizer costs ~0.2 s; it is immutable, so share it
+    return open_clip.get_tokenizer(backbone)
+
+
 def create_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> PiNCLIP:
     """Build PiN-CLIP from an open_clip backbone, with pretrained weights if `cfg.pretrained` is set.
 
@@ -251,7 +259,7 @@ def create_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> PiNCLI
             "Pass a local checkpoint file as model.pretrained, or pretrained: null for random init."
         ) from exc
     clip.eval()
-    tokenizer = open_clip.get_tokenizer(cfg.backbone)
+    tokenizer = _tokenizer(cfg.backbone)
     with torch.no_grad():
         prompts = clip.encode_text(tokenizer(list(cfg.prompts)).to(device))
     logit_scale = float(clip.logit_scale.detach()) if hasattr(clip, "logit_scale") else math.log(100.0)

@@ -63,26 +63,38 @@ def make_tiny_checkpoint(
     """
     import torch
     from pinclip_sdk.training.checkpoint import save_checkpoint
+
+    model_cfg = tiny_model_config(noise, finetune, head, injection, image_size)
+    threads = torch.get_num_threads()
+    # Tensors this small gain nothing from intra-op threads, and on a busy CPU the thread hand-offs
+    # cost 20x the work; the previous setting is restored below.
+    torch.set_num_threads(1)
+    try:
+        model = _train_tiny(model_cfg, seed, steps, image_size)
+    finally:
+        torch.set_num_threads(threads)
+    config = TrainConfig(model=model_cfg, data=DataConfig(batch_size=16), seed=seed, max_steps=steps)
+    return save_checkpoint(directory, model, config, metrics={"synthetic_steps": steps})
+
+
+def _train_tiny(model_cfg: ModelConfig, seed: int, steps: int, image_size: int):  # -> PiNCLIP
+    import torch
     from pinclip_sdk.training.config import LossConfig
     from pinclip_sdk.training.losses import pin_loss
     from pinclip_sdk.training.model import create_model
 
-    model_cfg = tiny_model_config(noise, finetune, head, injection, image_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = create_model(model_cfg)
         model.train()
         params = [p for _, p in model.trainable_parameters()]
         optimizer = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.0)
-        loss_cfg = LossConfig()
         for step in range(steps):
             pixels, labels = synthetic_batch(16, image_size, seed * 1000 + step)
             out = model(pixels, labels)
             kl = out.noise.kl_to_standard_normal() if out.noise is not None else None
-            loss = pin_loss(out.clean_logits, labels, loss_cfg, out.noisy_logits, kl).total
+            loss = pin_loss(out.clean_logits, labels, LossConfig(), out.noisy_logits, kl).total
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        model.eval()
-    config = TrainConfig(model=model_cfg, data=DataConfig(batch_size=16), seed=seed, max_steps=steps)
-    return save_checkpoint(directory, model, config, metrics={"synthetic_steps": steps})
+    return model.eval()
