@@ -60,14 +60,34 @@ def test_collate_of_only_unreadable_items_is_an_empty_batch(tmp_path):
     assert batch["unreadable"][0][0] == str(bad)
 
 
-def test_eval_transform_matches_open_clip(image):
+@pytest.mark.parametrize(
+    "spec",
+    [
+        PreprocessSpec(size=(32, 32)),
+        PreprocessSpec(size=(24, 40), resize_mode="squash", interpolation="bilinear"),
+    ],
+)
+def test_eval_transform_is_open_clips_bit_for_bit(image, spec):
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
-    spec = PreprocessSpec(size=(32, 32))
-    reference = image_transform_v2(PreprocessCfg(size=(32, 32)), is_train=False)(image)
+    cfg = PreprocessCfg(size=spec.size, interpolation=spec.interpolation, resize_mode=spec.resize_mode)
+    reference = image_transform_v2(cfg, is_train=False)(image)
     ours = build_eval_transform(spec)(image)
-    assert ours.shape == (3, 32, 32)
-    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=0)
+    assert ours.shape == (3, *spec.size)
+    assert torch.equal(ours, reference)
+
+
+def test_eval_transform_pickles_for_workers(tmp_path, image):
+    import pickle
+
+    transform = build_eval_transform(SPEC)
+    expected = transform(image)
+    clone = pickle.loads(pickle.dumps(transform))
+    assert torch.equal(clone(image), expected)
+    samples = discover(mk.make_folder_dataset(tmp_path, n_per_class=2))
+    loader = DataLoader(ImageDataset(samples, transform), batch_size=4, num_workers=1, collate_fn=collate)
+    (batch,) = list(loader)
+    assert torch.equal(batch["pixels"][0], transform(Image.open(samples[0].path).convert("RGB")))
 
 
 def test_train_transform_is_seeded_and_random(image):

@@ -160,36 +160,29 @@ def build_train_transform(
     return TrainTransform(cfg, spec, generator)
 
 
-def build_eval_transform(spec: PreprocessSpec) -> Callable[[Image.Image], torch.Tensor]:
-    """open_clip's exact eval transform for `spec`, through the C++ core, as a torch tensor.
+class EvalTransform:
+    """`PIL.Image -> Tensor[3, H, W]` through the C++ core, bit-identical to open_clip's eval transform.
 
-    One thread per call: DataLoader workers provide the parallelism.
+    The `Preprocessor` (a native object) is built lazily in each process and not pickled, so the
+    transform travels to DataLoader workers under any start method. One thread per call: the
+    workers provide the parallelism.
     """
-    try:
-        from pinclip_sdk.preprocess import Preprocessor
-    except ImportError:
-        logger.debug(
-            "pinclip_sdk.preprocess is not available; using open_clip's eval transform (same pixels)"
-        )
-        return _open_clip_eval_transform(spec)
-    preprocessor = Preprocessor(spec, num_threads=1)
 
-    def transform(image: Image.Image) -> torch.Tensor:
-        return torch.from_numpy(preprocessor(image))
+    def __init__(self, spec: PreprocessSpec) -> None:
+        self.spec = spec
+        self._preprocessor: Any = None
 
-    return transform
+    def __getstate__(self) -> dict[str, Any]:
+        return {"spec": self.spec, "_preprocessor": None}
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        if self._preprocessor is None:
+            from pinclip_sdk.preprocess import Preprocessor
+
+            self._preprocessor = Preprocessor(self.spec, num_threads=1)
+        return torch.from_numpy(self._preprocessor(image))
 
 
-def _open_clip_eval_transform(spec: PreprocessSpec) -> Callable[[Image.Image], torch.Tensor]:
-    from open_clip.transform import PreprocessCfg, image_transform_v2
-
-    cfg = PreprocessCfg(
-        size=spec.size,
-        mode="RGB",
-        mean=spec.mean,
-        std=spec.std,
-        interpolation=spec.interpolation,
-        resize_mode=spec.resize_mode,
-        fill_color=spec.fill_color,
-    )
-    return image_transform_v2(cfg, is_train=False)
+def build_eval_transform(spec: PreprocessSpec) -> Callable[[Image.Image], torch.Tensor]:
+    """open_clip's exact eval transform for `spec`, computed by `pinclip_sdk.preprocess.Preprocessor`."""
+    return EvalTransform(spec)

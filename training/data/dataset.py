@@ -81,14 +81,13 @@ class ImageDataset(Dataset):
         }
         try:
             image = decode_image(sample.path)
-        except InvalidImageError as exc:
+            if self.image_transform is not None:
+                image = self.image_transform(image)
+            item["pixels"] = self.transform(image)
+        except InvalidImageError as exc:  # undecodable, or rejected by the preprocessor (too large)
             self.unreadable += 1
             logger.warning("%s", exc)
             item["error"] = str(exc)
-            return item
-        if self.image_transform is not None:
-            image = self.image_transform(image)
-        item["pixels"] = self.transform(image)
         return item
 
 
