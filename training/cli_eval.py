@@ -110,13 +110,31 @@ def _threshold(args: argparse.Namespace, model: Any, spec: Any, samples: list) -
     return {**info, "calibration": str(args.calib), "calibration_split": args.calib_split}
 
 
+def _group_by_split(found: Any) -> None:
+    """Several splits evaluated together: score each (split, generator) as its own generator.
+
+    Otherwise AIGIBench's `test/SDXL` and `jpeg/SDXL` (or GenImage's train and val) would be pooled.
+    """
+    import dataclasses
+
+    splits = {s.split for s in found.samples}
+    if len(splits) > 1:
+        found.samples = [
+            dataclasses.replace(s, generator=f"{s.split or '-'}/{s.generator}") for s in found.samples
+        ]
+        found.notes.append(
+            f"{len(splits)} splits evaluated together (no --split): generators are split/generator"
+        )
+
+
 def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list, Any]:
     """Run the evaluation described by the parsed arguments; returns (report, samples, logits)."""
     from pinclip_sdk.training import evaluate, robustness
     from pinclip_sdk.training.checkpoint import load_model
     from pinclip_sdk.training.data import scan
 
-    found = scan(args.data, args.layout, args.split)
+    found = scan(args.data, args.layout, args.split, allow_single_class=True)
+    _group_by_split(found)
     model, _ = load_model(args.checkpoint, device=args.device)
     spec = model.preprocess_spec
     threshold = _threshold(args, model, spec, found.samples)
@@ -194,9 +212,10 @@ def _summary(report: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     from pinclip_sdk.training import reporting
 
-    if args.target_fpr is not None and args.calib is None:
+    if (args.target_fpr is None) != (args.calib is None):
         print(
-            "pinclip eval: error: --target-fpr needs --calib (a held-out set whose reals set the threshold)",
+            "pinclip eval: error: --target-fpr and --calib go together (the threshold is chosen for the "
+            "target FPR on the reals of the held-out --calib set)",
             file=sys.stderr,
         )
         return 2

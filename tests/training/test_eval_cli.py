@@ -106,7 +106,30 @@ def test_eval_refuses_calibrating_on_the_evaluated_reals(setup, capsys):
 def test_eval_usage_errors(setup, capsys):
     checkpoint, data = setup
     assert main(["eval", str(checkpoint), str(data), "--target-fpr", "0.1"]) == 2
-    assert "--target-fpr needs --calib" in capsys.readouterr().err
+    assert "--target-fpr and --calib go together" in capsys.readouterr().err
+    assert main(["eval", str(checkpoint), str(data), "--calib", str(data)]) == 2
+    capsys.readouterr()
     assert main(["eval", str(checkpoint), str(data), "--threshold", "1.5", "--no-progress"]) == 1
     assert "must be in (0, 1)" in capsys.readouterr().err
     assert main(["eval", str(checkpoint / "nope"), str(data), "--no-progress"]) == 1
+
+
+def test_eval_without_split_scores_each_split_separately(setup, capsys):
+    checkpoint, data = setup
+    assert main(["eval", str(checkpoint), str(data), "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["metrics"]["generators"]) == {"train/SDv1.4", "train/GLIDE", "val/SDv1.4", "val/GLIDE"}
+    assert "split/generator" in report["notes"][0]
+
+
+def test_eval_on_fakes_only_reports_fake_accuracy(setup, tmp_path, capsys):
+    checkpoint, _ = setup
+    root = mk.make_folder_dataset(tmp_path / "new_generator", n_per_class=3)
+    import shutil
+
+    shutil.rmtree(root / "real")
+    assert main(["eval", str(checkpoint), str(root), "--json", "--no-progress"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]["generators"]["new_generator"]
+    assert (metrics["n_real"], metrics["n_fake"], metrics["reals"]) == (0, 3, "none")
+    assert metrics["fake_acc"] is not None
+    assert metrics["auc"] is None
