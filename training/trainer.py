@@ -48,7 +48,7 @@ from pinclip_sdk.training.distributed import (
     shutdown,
 )
 from pinclip_sdk.training.losses import pin_loss
-from pinclip_sdk.training.model import PiNCLIP, create_model
+from pinclip_sdk.training.model import PiNCLIP, create_model, preprocess_spec_for
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -272,9 +272,10 @@ class Trainer:
         self.resume_dir = Path(resume) if resume is not None else None
         if self.resume_dir is not None:
             self._check_resume_config()
+        # data first: a bad dataset must fail before minutes of loading pretrained weights
+        self.splits: DataSplits = load_splits(config, preprocess_spec_for(config.model), train_transform)
         torch.manual_seed(config.seed)  # same initial weights on every rank
         self.model: PiNCLIP = create_model(config.model, device=ctx.device)
-        self.splits: DataSplits = load_splits(config, self.model.preprocess_spec, train_transform)
         self.state = TrainerState()
         self._build_optimiser()
         self.amp_dtype = _amp_dtype(config, ctx.device)

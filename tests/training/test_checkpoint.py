@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
-
-from pinclip_sdk.errors import CheckpointError
 from pinclip_sdk.training.checkpoint import (
     TrainerState,
     load_model,
@@ -20,6 +17,9 @@ from pinclip_sdk.training.checkpoint import (
     save_checkpoint,
 )
 from pinclip_sdk.training.testing import make_tiny_checkpoint, synthetic_batch
+from safetensors.torch import load_file, save_file
+
+from pinclip_sdk.errors import CheckpointError
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,8 @@ def test_make_tiny_checkpoint_is_fast_deterministic_and_trained(
     config = read_checkpoint_config(tiny_checkpoint)
     assert config["model"]["backbone"] == "pinclip-tiny-vit"
     assert config["preprocess"]["size"] == [32, 32]
-    assert not list(tiny_checkpoint.glob("*.pt")) and not list(tiny_checkpoint.glob("*.pkl"))
+    assert not list(tiny_checkpoint.glob("*.pt"))
+    assert not list(tiny_checkpoint.glob("*.pkl"))
 
 
 def test_round_trip_gives_identical_logits(tmp_path: Path, tiny_checkpoint: Path) -> None:

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 import torch
-from torch import nn
-
-from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.training.config import LoRAConfig, LossConfig, ModelConfig, NoiseConfig
 from pinclip_sdk.training.lora import LoRAMultiheadAttention, has_lora
 from pinclip_sdk.training.losses import pin_loss
 from pinclip_sdk.training.model import TINY_BACKBONE, create_model
 from pinclip_sdk.training.noise import NoiseGenerator
 from pinclip_sdk.training.testing import synthetic_batch, tiny_model_config
+from torch import nn
+
+from pinclip_sdk.errors import ConfigError
 
 
 def _model(seed: int = 0, **kwargs) -> nn.Module:
@@ -67,7 +67,8 @@ def test_lora_layers_and_trainable_sets() -> None:
     blocks = model.visual.transformer.resblocks
     assert [isinstance(b.attn, LoRAMultiheadAttention) for b in blocks] == [False, True]
     visual_trainable = {n for n, p in model.visual.named_parameters() if p.requires_grad}
-    assert visual_trainable and all("lora_" in n for n in visual_trainable)
+    assert visual_trainable
+    assert all("lora_" in n for n in visual_trainable)
     full = _model(finetune="full")
     assert all(p.requires_grad for p in full.visual.parameters())
     frozen = _model(finetune="frozen", noise="none")
@@ -83,7 +84,8 @@ def test_pin_generator_receives_gradients() -> None:
     kl = out.noise.kl_to_standard_normal()
     pin_loss(out.clean_logits, labels, LossConfig(kl_weight=0.1), out.noisy_logits, kl).total.backward()
     grads = {n: p.grad for n, p in model.noise_generator.named_parameters()}
-    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert grads
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
     assert grads["fc_mean.weight"].abs().sum() > 0
     assert grads["fc_std.bias"].abs().sum() > 0
     lora_grads = [p.grad for n, p in model.named_parameters() if "lora_B" in n]  # A gets none while B = 0
@@ -96,7 +98,8 @@ def test_none_mode_has_no_generator_parameters() -> None:
     assert not any("noise" in n for n, _ in model.trainable_parameters())
     pixels, labels = synthetic_batch(4, 32, seed=3)
     out = model(pixels, labels)
-    assert out.noisy_logits is None and out.noise is None
+    assert out.noisy_logits is None
+    assert out.noise is None
     terms = pin_loss(out.clean_logits, labels, LossConfig(), out.noisy_logits)
     assert set(terms.as_floats()) == {"loss", "loss_clean"}
 
@@ -122,7 +125,8 @@ def test_sigma_strictly_positive_even_at_extremes(sigma_max: float | None) -> No
     with torch.no_grad():
         gen.fc_std.bias.fill_(1e4)
     std = gen(features, torch.randn(2, 8)).std
-    assert torch.all(std > 0) and torch.isfinite(std).all()
+    assert torch.all(std > 0)
+    assert torch.isfinite(std).all()
     if sigma_max is not None:
         assert torch.all(std <= sigma_max)
 
@@ -190,6 +194,9 @@ def test_preprocess_spec_and_presets() -> None:
     paper = build_config(preset="paper")
     assert (paper.model.backbone, paper.model.pretrained, paper.model.lora.rank) == ("ViT-L-14", "openai", 6)
     spec = preprocess_spec_for(paper.model)  # config only: no weights are downloaded
-    assert spec.size == (224, 224) and spec.interpolation == "bicubic"
+    assert spec.size == (224, 224)
+    assert spec.interpolation == "bicubic"
     edge = build_config(preset="edge", overrides=["model.noise.mode=none", "optim.lr=2e-4"])
-    assert edge.model.backbone == "ViT-B-16" and edge.model.noise.mode == "none" and edge.optim.lr == 2e-4
+    assert edge.model.backbone == "ViT-B-16"
+    assert edge.model.noise.mode == "none"
+    assert edge.optim.lr == 2e-4
