@@ -133,7 +133,11 @@ class Detector:
                 raise ConfigError(f"channel_order {channel_order!r} is not one of {CHANNEL_ORDERS}")
             start = time.perf_counter()
             if _needs_decode(x):
-                x = load_image(bytes(x) if isinstance(x, (bytearray, memoryview)) else x)
+                x = load_image(
+                    bytes(x) if isinstance(x, (bytearray, memoryview)) else x,
+                    exif_transpose=self.preprocessor.exif_transpose,
+                    max_pixels=self.preprocessor.max_pixels,
+                )
             decoded = time.perf_counter()
             prepared.pixels = self.preprocessor(x, channel_order=channel_order)
             prepared.timings["decode"] = (decoded - start) * 1000.0

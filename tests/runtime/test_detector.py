@@ -111,7 +111,7 @@ def test_jpeg_bytes_and_timings(detector, images, jpeg_bytes):
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        (b"not an image", "decode|identify|cannot"),
+        (b"not an image", "not an image|decode|identify"),
         (np.zeros((8, 8, 3), np.float32), "uint8|dtype"),
         ("/no/such/file.jpg", "file.jpg"),
     ],
