@@ -47,7 +47,9 @@ def make_tiny_bundle(
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    checkpoint = make_tiny_checkpoint(directory / f"checkpoint-{seed}", seed=seed, head=head, image_size=image_size)
+    checkpoint = make_tiny_checkpoint(
+        directory / f"checkpoint-{seed}", seed=seed, head=head, image_size=image_size
+    )
     if int8 and data is None:
         from pinclip_sdk.training.data.testing import make_genimage_dataset
 
