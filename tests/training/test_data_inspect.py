@@ -83,3 +83,15 @@ def test_cli_text_and_json(tmp_path, capsys):
 def test_cli_reports_dataset_errors(tmp_path, capsys):
     assert main(["data", "inspect", str(tmp_path / "missing")]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_modules_and_data_package_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import pinclip_sdk.training.cli_eval, pinclip_sdk.training.cli_inspect; "
+        "from pinclip_sdk.training.data import discover, Sample, scan; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -74,7 +74,7 @@ def find_pair_dirs(root: Path, max_depth: int = MAX_DEPTH) -> dict[str, list[Pai
 
 
 # An interpreter turns (root, pair folder, image path relative to its class folder) into (split, generator).
-Interpreter = Callable[[Path, PairDir, tuple[str, ...]], tuple["str | None", str]]
+Interpreter = Callable[[Path, PairDir, tuple[str, ...]], tuple[str | None, str]]
 
 
 def _genimage(root: Path, pair: PairDir, _inner: tuple[str, ...]) -> tuple[str | None, str]:
