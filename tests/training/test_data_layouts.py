@@ -67,7 +67,9 @@ def test_aigibench_detected_from_test_subsets_alone(tmp_path):
     root = mk.make_aigibench_dataset(
         tmp_path, setting="I", test_subsets=("FLUX1-dev",), robustness=(), n_per_class=1
     )
-    assert scan(root / "test").layout == "aigibench"
+    found = scan(root / "test")
+    assert found.layout == "aigibench"
+    assert {(s.split, s.generator) for s in found.samples} == {("test", "FLUX1-dev")}
 
 
 @pytest.mark.parametrize("class_level", [(), ("progan",)])

@@ -88,7 +88,7 @@ def _genimage(root: Path, pair: PairDir, _inner: tuple[str, ...]) -> tuple[str |
 
 
 def _split_and_rest(root: Path, pair: PairDir, splits: tuple[str, ...]) -> tuple[str | None, list[str]]:
-    """`(split, names below it)` for `[<split>/]<name>/...` trees; an empty path uses the root's names."""
+    """`(split, names below it)` for `[<split>/]<name>/...` trees; missing levels come from the root."""
     rel = list(pair.rel)
     if not rel:
         if root.name.lower() in splits:
@@ -97,7 +97,8 @@ def _split_and_rest(root: Path, pair: PairDir, splits: tuple[str, ...]) -> tuple
     if rel[0].lower() in splits:
         split = rel.pop(0).lower()
         return split, rel or [root.name]
-    return None, rel
+    # pointing at a split folder itself (`AIGIBench/test`) keeps that split
+    return (root.name.lower() if root.name.lower() in splits else None), rel
 
 
 def _forensynths(root: Path, pair: PairDir, _inner: tuple[str, ...]) -> tuple[str | None, str]:
