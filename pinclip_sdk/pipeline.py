@@ -18,10 +18,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from pinclip_sdk.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 POLICIES = ("drop_oldest", "block")
@@ -140,12 +142,8 @@ class FrameStream:
         maxsize: int = 2,
     ) -> None:
         if policy not in POLICIES:
-            from pinclip_sdk.errors import ConfigError
-
             raise ConfigError(f"stream policy {policy!r} is not one of {POLICIES}")
         if maxsize < 1:
-            from pinclip_sdk.errors import ConfigError
-
             raise ConfigError(f"stream maxsize must be >= 1, got {maxsize}")
         self.policy = policy
         self.maxsize = maxsize
@@ -198,8 +196,6 @@ class FrameStream:
             raise self._reader_error
 
     def _finish(self, prediction: Any, arrived: float) -> Any:
-        from dataclasses import replace
-
         self.processed += 1
         timings = dict(prediction.timings)
         timings["latency"] = (time.perf_counter() - arrived) * 1000.0
