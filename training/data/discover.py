@@ -146,7 +146,7 @@ def scan(
             f"{root}: only {LABEL_NAMES[label]} images ({count}){where}, layout {found.layout}; a detector "
             f"needs both real and fake images. {describe_tree(root)}"
         )
-    found.samples.sort(key=lambda s: (str(s.path), s.label))
+    found.samples.sort(key=lambda s: (os.fspath(s.path), s.label))
     logger.info(
         "%s: layout %s, %d images (%s)",
         root,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pinclip_sdk.training.data import names
-from pinclip_sdk.training.data.sample import FAKE, REAL, SPLIT_NAMES, Sample, list_images
+from pinclip_sdk.training.data.sample import FAKE, REAL, SPLIT_NAMES, Sample, walk_images
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def find_pair_dirs(root: Path, max_depth: int = MAX_DEPTH) -> dict[str, list[Pai
     return found
 
 
-# An interpreter turns (root, pair folder, image path relative to its class folder) into (split, generator).
+# An interpreter turns (root, pair folder, image path relative to its class folder: folders + file name)
+# into (split, generator).
 Interpreter = Callable[[Path, PairDir, tuple[str, ...]], tuple[str | None, str]]
 
 
@@ -157,19 +158,20 @@ FOLDER_LAYOUTS: dict[str, FolderLayout] = {
 
 
 def read_pairs(root: Path, pairs: list[PairDir], layout: FolderLayout) -> tuple[list[Sample], int]:
-    """Samples of every image in the pairs' class folders, and the number of non-image files skipped."""
+    """Samples of every image in the pairs' class folders, and the number of non-image files skipped.
+
+    Names are interpreted once per folder, not per image.
+    """
     samples: list[Sample] = []
     skipped = 0
     for pair in pairs:
         for label, class_dir in ((REAL, pair.real), (FAKE, pair.fake)):
             if class_dir is None:
                 continue
-            images, other = list_images(class_dir)
-            skipped += other
-            for image in images:
-                inner = image.relative_to(class_dir).parts
-                split, generator = layout.interpret(root, pair, inner)
-                samples.append(Sample(image, label, generator, split))
+            for dirpath, inner, images, other in walk_images(class_dir):
+                skipped += other
+                split, generator = layout.interpret(root, pair, (*inner, ""))
+                samples.extend(Sample(Path(dirpath, name), label, generator, split) for name in images)
     return samples, skipped
 
 
