@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class DataConfig:
     layout: str = "auto"  # data.discover layout name
     train_split: str | None = "train"  # split selected from train_path (None = everything)
     val_split: str | None = "val"  # split selected from val_path / train_path; None = no validation
+    generators: tuple[str, ...] | None = None  # keep only these generators (e.g. SDv1.4); None = all
     augment: dict[str, Any] = field(default_factory=dict)  # data.augment.AugmentConfig fields
     batch_size: int = 32  # per process; the global batch is batch_size * world size
     eval_batch_size: int = 64
@@ -356,3 +358,24 @@ def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
         elif va != vb:
             out.append(full)
     return out
+
+
+def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
+    """Multiplier of `cfg.lr` at optimiser step `step` (0-based): linear warmup, then the schedule."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "constant":
+        return 1.0
+    if cfg.schedule == "step":
+        return cfg.gamma ** ((step - cfg.warmup_steps) // cfg.step_size)
+    span = max(1, total_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def get_dotted(data: dict[str, Any], dotted: str) -> Any:
+    """`data["a"]["b"]` for `"a.b"`; None where a level is missing."""
+    node: Any = data
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node

@@ -36,7 +36,7 @@ from pinclip_sdk.training.checkpoint import (
     read_checkpoint_config,
     save_checkpoint,
 )
-from pinclip_sdk.training.config import OptimConfig, TrainConfig, diff_configs, to_dict
+from pinclip_sdk.training.config import TrainConfig, diff_configs, get_dotted, lr_factor, to_dict
 from pinclip_sdk.training.distributed import (
     DistContext,
     RankBatches,
@@ -86,19 +86,6 @@ class TrainResult:
     metrics: dict[str, Any]  # last validation metrics (empty without validation data)
     steps: int  # optimiser steps done in total (including before a resume)
     losses: list[float] = field(default_factory=list)  # global mean loss of each step of this call
-
-
-def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
-    """Multiplier of `cfg.lr` at optimiser step `step` (0-based): linear warmup, then the schedule."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    if cfg.schedule == "constant":
-        return 1.0
-    if cfg.schedule == "step":
-        return cfg.gamma ** ((step - cfg.warmup_steps) // cfg.step_size)
-    span = max(1, total_steps - cfg.warmup_steps)
-    progress = min(1.0, (step - cfg.warmup_steps) / span)
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 # ------------------------------------------------------------------------------------- data order
@@ -175,6 +162,20 @@ def _split_off(samples: list[Any], fraction: float, seed: int) -> tuple[list[Any
     return sorted(train, key=lambda s: str(s.path)), sorted(val, key=lambda s: str(s.path))
 
 
+def _keep_generators(samples: list[Any], wanted: tuple[str, ...], where: str) -> list[Any]:
+    """Samples of the `wanted` generators (reals shared by all generators are kept too)."""
+    fake_generators = {s.generator for s in samples if s.label == 1}
+    missing = sorted(set(wanted) - {s.generator for s in samples})
+    if missing:
+        raise DatasetError(
+            f"{where}: data.generators names {missing}, not found; "
+            f"generators there: {sorted(fake_generators)}"
+        )
+    return [
+        s for s in samples if s.generator in wanted or (s.label == 0 and s.generator not in fake_generators)
+    ]
+
+
 def select_samples(config: TrainConfig) -> tuple[list[Any], list[Any]]:
     """Train and validation samples as `config.data` describes; errors before any training."""
     from pinclip_sdk.training import data
@@ -185,6 +186,8 @@ def select_samples(config: TrainConfig) -> tuple[list[Any], list[Any]]:
             "data.train_path is not set (pinclip train --data PATH, or data.train_path in YAML)"
         )
     everything = data.discover(cfg.train_path, cfg.layout)
+    if cfg.generators is not None:
+        everything = _keep_generators(everything, cfg.generators, cfg.train_path)
     has_splits = any(s.split is not None for s in everything)
     if cfg.train_split is None or not has_splits:
         train = list(everything)
@@ -334,7 +337,9 @@ class Trainer:
         saved, current = {**saved, "model": saved_model}, {**current, "model": current_model}
         differing = [k for k in diff_configs(saved, current) if k not in RESUMABLE_KEYS]
         if differing:
-            detail = ", ".join(f"{k} ({_get(saved, k)!r} -> {_get(current, k)!r})" for k in differing[:10])
+            detail = ", ".join(
+                f"{k} ({get_dotted(saved, k)!r} -> {get_dotted(current, k)!r})" for k in differing[:10]
+            )
             raise ConfigError(
                 f"Cannot resume from {self.resume_dir}: the config differs in {detail}. Resume with the "
                 f"original config (changeable: {', '.join(RESUMABLE_KEYS)}) or start a new run."
@@ -489,13 +494,6 @@ class Trainer:
             self.state.best_value, self.state.best_step = value, self.state.step
             save_checkpoint(self.out_dir / "best", self.model, self.config, metrics=result)
             logger.info("step %d: %s = %.4f (new best)", self.state.step, self.config.best_metric, value)
-
-
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
 
 
 def _progress(trainer: Trainer) -> Any:

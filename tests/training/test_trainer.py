@@ -180,3 +180,28 @@ def test_cli_train_with_yaml_and_overrides(genimage_root: Path, tmp_path: Path, 
     assert saved["model"]["noise"]["mode"] == "random"
     assert main([*argv, "--set", "optim.lrr=1"]) == 1
     assert "Did you mean 'lr'" in capsys.readouterr().err
+
+
+def test_sample_selection_generators_and_held_out_fraction(tiny_config) -> None:
+    from pinclip_sdk.training.trainer import select_samples
+
+    base = tiny_config()
+    train_set, val_set = select_samples(base)
+    assert {s.split for s in train_set} == {"train"}
+    assert {s.split for s in val_set} == {"val"}
+    only_sd = dataclasses.replace(base, data=dataclasses.replace(base.data, generators=("SDv1.4",)))
+    train_set, val_set = select_samples(only_sd)
+    assert {s.generator for s in train_set + val_set} == {"SDv1.4"}
+    assert {s.label for s in train_set} == {0, 1}
+    held_out = dataclasses.replace(
+        base, data=dataclasses.replace(base.data, val_split=None, val_fraction=0.25)
+    )
+    train_set, val_set = select_samples(held_out)
+    assert (len(train_set), len(val_set)) == (24, 8)  # 2 of 8 per (label, generator), from train only
+    assert not {s.path for s in train_set} & {s.path for s in val_set}
+    assert {s.split for s in val_set} == {"train"}
+    typo = dataclasses.replace(base, data=dataclasses.replace(base.data, generators=("SDv14",)))
+    with pytest.raises(
+        DatasetError, match=r"\['SDv14'\], not found; generators there: \['Midjourney', 'SDv1.4'\]"
+    ):
+        select_samples(typo)
