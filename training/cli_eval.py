@@ -13,6 +13,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-images", type=int, default=None, help="robustness: stratified subset size")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
+    parser.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader workers decoding images"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument(
         "--out", type=Path, default=None, help="write metrics/robustness JSON, Markdown, PNG here"

@@ -22,7 +22,22 @@ def setup(tmp_path_factory):
 
 def test_eval_default_threshold_json(setup, capsys):
     checkpoint, data = setup
-    assert main(["eval", str(checkpoint), str(data), "--split", "val", "--json", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(checkpoint),
+                str(data),
+                "--split",
+                "val",
+                "--json",
+                "--no-progress",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["layout"] == "genimage"
     assert report["n_images"] == 16
@@ -59,6 +74,8 @@ def test_eval_target_fpr_robustness_and_files(setup, tmp_path, capsys):
         "--out",
         str(out),
         "--no-progress",
+        "--workers",
+        "0",
     ]
     assert main(argv) == 0
     text = capsys.readouterr().out
@@ -98,6 +115,8 @@ def test_eval_refuses_calibrating_on_the_evaluated_reals(setup, capsys):
         "--calib-split",
         "val",
         "--no-progress",
+        "--workers",
+        "0",
     ]
     assert main(argv) == 1
     assert "calibration reals are also in the evaluated set" in capsys.readouterr().err
@@ -109,14 +128,17 @@ def test_eval_usage_errors(setup, capsys):
     assert "--target-fpr and --calib go together" in capsys.readouterr().err
     assert main(["eval", str(checkpoint), str(data), "--calib", str(data)]) == 2
     capsys.readouterr()
-    assert main(["eval", str(checkpoint), str(data), "--threshold", "1.5", "--no-progress"]) == 1
+    assert (
+        main(["eval", str(checkpoint), str(data), "--threshold", "1.5", "--no-progress", "--workers", "0"])
+        == 1
+    )
     assert "must be in (0, 1)" in capsys.readouterr().err
-    assert main(["eval", str(checkpoint / "nope"), str(data), "--no-progress"]) == 1
+    assert main(["eval", str(checkpoint / "nope"), str(data), "--no-progress", "--workers", "0"]) == 1
 
 
 def test_eval_without_split_scores_each_split_separately(setup, capsys):
     checkpoint, data = setup
-    assert main(["eval", str(checkpoint), str(data), "--json", "--no-progress"]) == 0
+    assert main(["eval", str(checkpoint), str(data), "--json", "--no-progress", "--workers", "0"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["metrics"]["generators"]) == {"train/SDv1.4", "train/GLIDE", "val/SDv1.4", "val/GLIDE"}
     assert "split/generator" in report["notes"][0]
@@ -128,7 +150,7 @@ def test_eval_on_fakes_only_reports_fake_accuracy(setup, tmp_path, capsys):
     import shutil
 
     shutil.rmtree(root / "real")
-    assert main(["eval", str(checkpoint), str(root), "--json", "--no-progress"]) == 0
+    assert main(["eval", str(checkpoint), str(root), "--json", "--no-progress", "--workers", "0"]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]["generators"]["new_generator"]
     assert (metrics["n_real"], metrics["n_fake"], metrics["reals"]) == (0, 3, "none")
     assert metrics["fake_acc"] is not None
