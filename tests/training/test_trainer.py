@@ -205,3 +205,20 @@ def test_sample_selection_generators_and_held_out_fraction(tiny_config) -> None:
         DatasetError, match=r"\['SDv14'\], not found; generators there: \['Midjourney', 'SDv1.4'\]"
     ):
         select_samples(typo)
+
+
+def test_docs_cover_every_config_field() -> None:
+    from pinclip_sdk.training import config as cfg
+
+    text = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
+    classes = (
+        cfg.ModelConfig,
+        cfg.LoRAConfig,
+        cfg.NoiseConfig,
+        cfg.DataConfig,
+        cfg.LossConfig,
+        cfg.OptimConfig,
+    )
+    fields = {f.name for c in (*classes, cfg.TrainConfig) for f in dataclasses.fields(c)}
+    missing = sorted(n for n in fields if f"`{n}`" not in text and f".{n}`" not in text)  # `model.noise`
+    assert not missing, f"docs/training.md does not document {missing}"
