@@ -89,6 +89,6 @@ def run(args: argparse.Namespace) -> int:
     if args.max_files < 0:
         print("pinclip data inspect: error: --max-files must be >= 0", file=sys.stderr)
         return 2
-    report = inspect_dataset(args.path, args.layout, args.max_files or None, args.seed)
+    report = inspect_dataset(args.path, args.layout, args.max_files or None, args.seed, progress=True)
     print(to_json(report) if args.json else render(report))
     return 0

@@ -206,3 +206,13 @@ def test_non_image_files_are_counted(tmp_path):
     root = mk.make_chameleon_dataset(tmp_path, n_per_class=1)
     (root / "test" / "0_real" / "README.txt").write_text("notes")
     assert scan(root).skipped_files == 1
+
+
+def test_manifest_with_byte_order_mark_and_symlinked_folders(tmp_path):
+    real_data = mk.make_folder_dataset(tmp_path / "store", n_per_class=1)
+    (tmp_path / "linked" / "fake").mkdir(parents=True)
+    (tmp_path / "linked" / "real").symlink_to(real_data / "real", target_is_directory=True)
+    (tmp_path / "linked" / "fake" / "sdxl").symlink_to(real_data / "fake", target_is_directory=True)
+    assert _counts(discover(tmp_path / "linked")) == {(None, "linked", 0): 1, (None, "sdxl", 1): 1}
+    (tmp_path / "bom.csv").write_text("\ufeffpath,label\nstore/fake/fake_0000.png,fake\n", encoding="utf-8")
+    assert [s.label for s in discover(tmp_path / "bom.csv", allow_single_class=True)] == [1]

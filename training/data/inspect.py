@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -265,8 +266,69 @@ def _balance_warnings(counts: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+@dataclass
+class _Audit:
+    """Facts gathered from the decoded files."""
+
+    stats: dict[str, dict[int, _ClassStats]] = field(
+        default_factory=lambda: defaultdict(lambda: {0: _ClassStats(), 1: _ClassStats()})
+    )
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    mismatched: int = 0
+
+
+def _audit(checked: list[Sample], progress: bool) -> _Audit:
+    from tqdm import tqdm
+
+    audit = _Audit()
+    for sample in tqdm(
+        checked, desc="decoding", unit="file", disable=not progress, file=sys.stderr, leave=False
+    ):
+        facts = read_facts(sample.path)
+        if facts.error is not None:
+            audit.unreadable.append({"path": str(sample.path), "error": facts.error})
+        audit.mismatched += facts.suffix_mismatch
+        audit.stats["all"][sample.label].add(facts)
+        audit.stats[sample.generator][sample.label].add(facts)
+    return audit
+
+
+def _all_warnings(audit: _Audit, counts: list[dict[str, Any]], sampled: bool) -> list[str]:
+    stats = audit.stats
+    out = shortcut_warnings(stats["all"][0], stats["all"][1], "all images")
+    generators = sorted(g for g in stats if g != "all")
+    if len(generators) > 1:
+        for generator in generators:
+            named = {w.split(": ", 2)[1] for w in out}
+            per = shortcut_warnings(stats[generator][0], stats[generator][1], f"generator {generator}")
+            # name a generator only for cues the whole-set check did not already report
+            out += [w for w in per if w.split(": ", 2)[1] not in named]
+    out += _balance_warnings(counts)
+    if audit.unreadable:
+        out.append(f"{len(audit.unreadable)} unreadable file(s)" + (" in the sample" if sampled else ""))
+    if audit.mismatched:
+        out.append(
+            f"{audit.mismatched} file(s) whose suffix does not match their format (e.g. a PNG named .jpg)"
+        )
+    return out
+
+
+def _class_summary(stats: _ClassStats) -> dict[str, Any]:
+    return {
+        "formats": dict(stats.formats.most_common()),
+        "modes": dict(stats.modes.most_common()),
+        "sizes": stats.size_summary(),
+        "jpeg_quality_median": round(float(np.median(stats.qualities)), 1) if stats.qualities else None,
+    }
+
+
 def inspect_dataset(
-    path: str | os.PathLike, layout: str = "auto", max_files: int | None = 2000, seed: int = 0
+    path: str | os.PathLike,
+    layout: str = "auto",
+    max_files: int | None = 2000,
+    seed: int = 0,
+    *,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Audit a dataset: what `discover` finds plus per-class file facts and shortcut warnings.
 
@@ -276,44 +338,18 @@ def inspect_dataset(
         max_files: decode at most this many files (stratified by generator and label, seeded);
             `None` checks every file. The report says when it sampled.
         seed: seed of the sample.
+        progress: show a progress bar on stderr while decoding.
 
     Returns:
-        A JSON-ready dict: `path, layout, n_images, counts, by_split, sampled, classes (formats, modes,
-        sizes, jpeg_quality per class), unreadable, suffix_mismatch, warnings, notes`.
+        A JSON-ready dict: `path, layout, n_images, by_label, counts, sampled, classes (formats, modes,
+        sizes, jpeg_quality_median per class), unreadable, suffix_mismatch, skipped_non_image_files,
+        warnings, notes`.
     """
     found = scan(path, layout, allow_single_class=True)
     samples = found.samples
     checked = samples if max_files is None else stratified_subset(samples, max_files, seed)
-    stats: dict[str, dict[int, _ClassStats]] = defaultdict(lambda: {0: _ClassStats(), 1: _ClassStats()})
-    unreadable, mismatched = [], 0
-    for sample in checked:
-        facts = read_facts(sample.path)
-        if facts.error is not None:
-            unreadable.append({"path": str(sample.path), "error": facts.error})
-        mismatched += facts.suffix_mismatch
-        stats["all"][sample.label].add(facts)
-        stats[sample.generator][sample.label].add(facts)
+    audit = _audit(checked, progress)
     counts = _counts(samples)
-    warnings_ = shortcut_warnings(stats["all"][0], stats["all"][1], "all images")
-    generators = [g for g in stats if g != "all"]
-    if len(generators) > 1:
-        for generator in sorted(generators):
-            per = shortcut_warnings(stats[generator][0], stats[generator][1], f"generator {generator}")
-            # repeat a generator only for cues the whole-set check did not already name
-            warnings_ += [
-                w for w in per if w.split(": ", 2)[1] not in {x.split(": ", 2)[1] for x in warnings_}
-            ]
-    warnings_ += _balance_warnings(counts)
-    if unreadable:
-        warnings_.append(
-            f"{len(unreadable)} unreadable file(s)"
-            + (" in the sample" if len(checked) < len(samples) else "")
-        )
-    if mismatched:
-        warnings_.append(
-            f"{mismatched} file(s) whose suffix does not match their format (e.g. a PNG named .jpg)"
-        )
-    all_stats = stats["all"]
     return {
         "path": str(found.root),
         "layout": found.layout,
@@ -321,20 +357,10 @@ def inspect_dataset(
         "by_label": {LABEL_NAMES[k]: v for k, v in sorted(Counter(s.label for s in samples).items())},
         "counts": counts,
         "sampled": {"checked": len(checked), "of": len(samples), "all": len(checked) == len(samples)},
-        "classes": {
-            LABEL_NAMES[label]: {
-                "formats": dict(all_stats[label].formats.most_common()),
-                "modes": dict(all_stats[label].modes.most_common()),
-                "sizes": all_stats[label].size_summary(),
-                "jpeg_quality_median": round(float(np.median(all_stats[label].qualities)), 1)
-                if all_stats[label].qualities
-                else None,
-            }
-            for label in (0, 1)
-        },
-        "unreadable": {"count": len(unreadable), "files": unreadable[:50]},
-        "suffix_mismatch": mismatched,
+        "classes": {LABEL_NAMES[label]: _class_summary(audit.stats["all"][label]) for label in (0, 1)},
+        "unreadable": {"count": len(audit.unreadable), "files": audit.unreadable[:50]},
+        "suffix_mismatch": audit.mismatched,
         "skipped_non_image_files": found.skipped_files,
-        "warnings": warnings_,
+        "warnings": _all_warnings(audit, counts, len(checked) < len(samples)),
         "notes": found.notes,
     }

@@ -17,12 +17,13 @@ from pinclip_sdk.errors import DatasetError
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 DEFAULT_GENERATOR = "unspecified"
-_PATH_KEYS = ("path", "filepath", "file", "image")
+_PATH_KEYS = ("path", "filepath", "filename", "file", "image")
 
 
 def _rows(manifest: Path) -> Iterator[tuple[int, dict]]:
     """`(line number, row)` pairs of a CSV (with a header) or JSONL file; keys lower-cased."""
-    with open(manifest, newline="", encoding="utf-8") as handle:
+    # utf-8-sig: spreadsheets save CSV with a byte-order mark, which would otherwise rename `path`
+    with open(manifest, newline="", encoding="utf-8-sig") as handle:
         if manifest.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
             if not reader.fieldnames:
