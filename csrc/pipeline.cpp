@@ -178,20 +178,33 @@ void run_rows(const ImageView& img, const Plan& plan, const uint8_t fill_rgb[3],
     s.stage.resize(span);
     for (int y = wy.v0; y < wy.v1; ++y) {
       kernels.vertical(src, src_stride, src_first, span, vc, y - wy.v0, s.stage.data());
-      kernels.horizontal(s.stage.data(), nc, nc, hc, x_first, resampled);
+      kernels.horizontal(s.stage.data(), nc, nc, hc, x_first, x_last - x_first, resampled);
       emit(y, resampled);
     }
   } else {
     const std::size_t band_w = static_cast<std::size_t>(cw) * nc;
     s.band.resize(band_w * static_cast<std::size_t>(y_last - y_first));
     if (!direct) s.stage.resize(static_cast<std::size_t>(x_last - x_first) * nc);
-    for (int y = y_first; y < y_last; ++y) {
+    int y = y_first;
+    if (direct) {
+      for (; y + 4 <= y_last; y += 4) {
+        const uint8_t* rows[4];
+        uint8_t* dsts[4];
+        for (int r = 0; r < 4; ++r) {
+          rows[r] = img.data + static_cast<std::ptrdiff_t>(y + r) * img.row_stride;
+          dsts[r] = s.band.data() + band_w * static_cast<std::size_t>(y + r - y_first);
+        }
+        kernels.horizontal4(rows, img.pixel_stride, nc, hc, 0, static_cast<int>(img.width), dsts);
+      }
+    }
+    for (; y < y_last; ++y) {
       uint8_t* dst = s.band.data() + band_w * static_cast<std::size_t>(y - y_first);
       if (direct) {
-        kernels.horizontal(img.data + static_cast<std::ptrdiff_t>(y) * img.row_stride, img.pixel_stride, nc, hc, 0, dst);
+        kernels.horizontal(img.data + static_cast<std::ptrdiff_t>(y) * img.row_stride, img.pixel_stride, nc, hc, 0,
+                           static_cast<int>(img.width), dst);
       } else {
         stage_row(img, y, x_first, x_last, nc, premultiply, s.stage.data(), x_first);
-        kernels.horizontal(s.stage.data(), nc, nc, hc, x_first, dst);
+        kernels.horizontal(s.stage.data(), nc, nc, hc, x_first, x_last - x_first, dst);
       }
     }
     for (int y = wy.v0; y < wy.v1; ++y) {

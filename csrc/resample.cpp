@@ -117,13 +117,18 @@ void horizontal_scalar(const uint8_t* row, std::ptrdiff_t px, const Coeffs& c, i
 }  // namespace
 
 void resample_row_horizontal(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
-                             int x_origin, uint8_t* out) {
+                             int x_origin, int /*in_pixels*/, uint8_t* out) {
   switch (nc) {
     case 1: horizontal_scalar<1>(row, pixel_stride, c, x_origin, out); break;
     case 3: horizontal_scalar<3>(row, pixel_stride, c, x_origin, out); break;
     case 4: horizontal_scalar<4>(row, pixel_stride, c, x_origin, out); break;
     default: throw std::invalid_argument("resample_row_horizontal: channels must be 1, 3 or 4");
   }
+}
+
+void resample_rows4_horizontal(const uint8_t* const rows[4], std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
+                               int x_origin, int in_pixels, uint8_t* const outs[4]) {
+  for (int r = 0; r < 4; ++r) resample_row_horizontal(rows[r], pixel_stride, nc, c, x_origin, in_pixels, outs[r]);
 }
 
 void resample_row_vertical(const uint8_t* band, std::ptrdiff_t band_stride, int band_first,
@@ -144,17 +149,18 @@ void resample_row_vertical(const uint8_t* band, std::ptrdiff_t band_stride, int 
 namespace pinclip {
 
 #if defined(PINCLIP_HAVE_AVX2)
-void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, uint8_t*);
+void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
+void horizontal4_avx2(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const[4]);
 void vertical_avx2(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 #endif
 
 Kernels select_kernels(bool allow_simd) {
 #if defined(PINCLIP_HAVE_AVX2)
-  if (allow_simd && __builtin_cpu_supports("avx2")) return Kernels{horizontal_avx2, vertical_avx2, "avx2"};
+  if (allow_simd && __builtin_cpu_supports("avx2")) return Kernels{horizontal_avx2, horizontal4_avx2, vertical_avx2, "avx2"};
 #else
   (void)allow_simd;
 #endif
-  return Kernels{resample_row_horizontal, resample_row_vertical, "scalar"};
+  return Kernels{resample_row_horizontal, resample_rows4_horizontal, resample_row_vertical, "scalar"};
 }
 
 }  // namespace pinclip

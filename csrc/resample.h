@@ -25,6 +25,9 @@ struct Coeffs {
   std::vector<int> xmin;  // first source index read by each position
   std::vector<int> taps;  // number of source indices read by each position
   std::vector<int32_t> k; // count * ksize Q22 weights, zero past `taps`
+  // SIMD layout of `k`, built on first use by the kernels for a channel count (see resample_avx2.cpp).
+  mutable std::vector<int16_t> packed;
+  mutable int packed_nc = 0;
 };
 
 // Pillow `precompute_coeffs` + `normalize_coeffs_8bpc` for output positions [first, first + count)
@@ -40,20 +43,28 @@ inline uint8_t clip8(int32_t ss) {
 }
 
 // One row, horizontal pass: `row` points at source pixel `x_origin`, pixels `pixel_stride` bytes
-// apart with `nc` contiguous channels; writes coeffs.count pixels of `nc` channels to `out`.
+// apart with `nc` contiguous channels, `in_pixels` of them readable from `row`; writes c.count
+// pixels of `nc` channels to `out`.
 void resample_row_horizontal(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
-                             int x_origin, uint8_t* out);
+                             int x_origin, int in_pixels, uint8_t* out);
 
 // Vertical pass for output position `index` (0-based in `c`) over a band of `width_bytes`-wide rows
 // `band_stride` apart; `band_first` is the source row held in band row 0.
 void resample_row_vertical(const uint8_t* band, std::ptrdiff_t band_stride, int band_first,
                            std::size_t width_bytes, const Coeffs& c, int index, uint8_t* out);
 
+// Four rows at once (the scalar version just loops).
+void resample_rows4_horizontal(const uint8_t* const rows[4], std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
+                               int x_origin, int in_pixels, uint8_t* const outs[4]);
+
 // The SIMD variants chosen at run time (null when the CPU or build lacks them).
-using HorizontalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, uint8_t*);
+using HorizontalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
+using Horizontal4Fn = void (*)(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int,
+                               uint8_t* const[4]);
 using VerticalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 struct Kernels {
   HorizontalFn horizontal;
+  Horizontal4Fn horizontal4;  // four rows sharing the weights
   VerticalFn vertical;
   const char* name;
 };
