@@ -124,7 +124,7 @@ def detection_metrics(
     Returns:
         `{"threshold", "generators": {name: {n_real, n_fake, reals, real_acc, fake_acc, acc, ap, auc,
         tpr_at_1pct_fpr, tpr_at_5pct_fpr}}, "mean": {...same keys, n_generators}, "shared_reals",
-        "excluded"}`; `reals` is `own`, `shared` or `none`; undefined metrics are `None`.
+        "real_only_groups", "excluded"}`; `reals` is `own`, `shared` or `none`; undefined metrics are `None`.
     """
     labels = np.asarray(labels, dtype=np.int64).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -165,5 +165,7 @@ def detection_metrics(
         "generators": per_generator,
         "mean": _means(per_generator),
         "shared_reals": int(shared.sum()) if fake_names else 0,
+        # groups of reals with no fakes: they form the shared pool (used only by generators without reals)
+        "real_only_groups": sorted({str(n) for n in names[shared]}) if fake_names else [],
         "excluded": excluded,
     }

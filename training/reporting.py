@@ -154,7 +154,7 @@ def write_reports(out_dir: str | Path, report: dict[str, Any]) -> list[Path]:
         written += [
             out / "robustness.json",
             out / "robustness.md",
-            plot_robustness(robustness, out / "robustness.png"),
+            plot_robustness(robustness, out / "robustness.png", Path(str(report.get("data", ""))).name),
         ]
     return written
 

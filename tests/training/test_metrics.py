@@ -48,6 +48,7 @@ def test_hand_computed_values():
     assert mean["real_acc"] == pytest.approx((2 / 3 + 1 / 2) / 2)  # over generators, not pooled
     assert mean["auc"] == pytest.approx((7 / 9 + 3 / 4) / 2)
     assert result["shared_reals"] == 2
+    assert result["real_only_groups"] == ["coco"]
 
 
 def test_matches_sklearn_and_brute_force_on_random_scores():
