@@ -216,3 +216,26 @@ def test_manifest_with_byte_order_mark_and_symlinked_folders(tmp_path):
     assert _counts(discover(tmp_path / "linked")) == {(None, "linked", 0): 1, (None, "sdxl", 1): 1}
     (tmp_path / "bom.csv").write_text("\ufeffpath,label\nstore/fake/fake_0000.png,fake\n", encoding="utf-8")
     assert [s.label for s in discover(tmp_path / "bom.csv", allow_single_class=True)] == [1]
+
+
+def test_univfd_diffusion_set_shares_its_reals(tmp_path):
+    # UnivFD's diffusion_datasets: one folder of LAION reals serves every generator's fakes
+    import numpy as np
+    from pinclip_sdk.training.metrics import detection_metrics
+
+    root = tmp_path / "diffusion_datasets"
+    rng = np.random.default_rng(0)
+    mk.write_class(root / "laion" / "0_real", 0, 3, 32, rng)
+    for generator in ("dalle", "glide_100_10"):
+        mk.write_class(root / generator / "1_fake", 1, 2, 32, rng)
+    samples = discover(root)
+    assert _counts(samples) == {(None, "laion", 0): 3, (None, "dalle", 1): 2, (None, "glide_100_10", 1): 2}
+    result = detection_metrics(
+        [s.label for s in samples],
+        [float(s.label) for s in samples],
+        [s.generator for s in samples],
+        threshold=0.5,
+    )
+    assert set(result["generators"]) == {"dalle", "glide_100_10"}
+    assert all(g["reals"] == "shared" and g["n_real"] == 3 for g in result["generators"].values())
+    assert result["real_only_groups"] == ["laion"]

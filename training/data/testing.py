@@ -41,10 +41,10 @@ def make_image(rng: np.random.Generator, label: int, size: int | tuple[int, int]
     return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
 
 
-def _write_class(
+def write_class(
     directory: Path, label: int, count: int, size: int, rng: np.random.Generator, prefix: str = ""
 ) -> None:
-    """`count` images of one class: reals as JPEG of varied size, fakes as `size`x`size` PNG."""
+    """`count` images of one class in `directory`: reals JPEG of varied size, fakes `size`x`size` PNG."""
     directory.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         if label == REAL:
@@ -55,8 +55,8 @@ def _write_class(
 
 
 def _write_pair(root: Path, real: str, fake: str, n: int, size: int, rng: np.random.Generator) -> None:
-    _write_class(root / real, REAL, n, size, rng)
-    _write_class(root / fake, FAKE, n, size, rng)
+    write_class(root / real, REAL, n, size, rng)
+    write_class(root / fake, FAKE, n, size, rng)
 
 
 def make_genimage_dataset(
@@ -173,9 +173,9 @@ def make_folder_dataset(
     rng = np.random.default_rng(seed)
     for split in splits or [""]:
         base = root / split if split else root
-        _write_class(base / "real", REAL, n_per_class, size, rng)
+        write_class(base / "real", REAL, n_per_class, size, rng)
         for generator in generators or [""]:
-            _write_class(
+            write_class(
                 base / "fake" / generator if generator else base / "fake", FAKE, n_per_class, size, rng
             )
     return root
@@ -204,7 +204,7 @@ def make_manifest_dataset(
         for generator in generators:
             for label in (REAL, FAKE):
                 directory = root / "images" / split / generator / str(label)
-                _write_class(directory, label, n_per_class, size, rng)
+                write_class(directory, label, n_per_class, size, rng)
                 for index, image in enumerate(sorted(directory.iterdir())):
                     rows.append(
                         {
