@@ -17,11 +17,13 @@ Importing this module registers the tiny test backbone `pinclip-tiny-vit` with o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,23 @@ def preprocess_spec_for(cfg: ModelConfig) -> PreprocessSpec:
     return spec
 
 
+class _DropRandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init(asked_for_random: bool) -> Iterator[None]:
+    """Drop open_clip's root-logger warning about random init while building a model that asked for it."""
+    notice = _DropRandomInitNotice()
+    if asked_for_random:
+        logging.getLogger().addFilter(notice)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(notice)
+
+
 @functools.lru_cache(maxsize=4)
 def _tokenizer(backbone: str) -> Any:
     # building the BPE tokenizer costs ~0.2 s; it is immutable, so share it
@@ -243,7 +262,7 @@ def create_model(cfg: ModelConfig, device: str | torch.device = "cpu") -> PiNCLI
     """
     cfg = resolve_config(cfg)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_random_init(cfg.pretrained is None):
             # quick_gelu is resolved from the tag above; open_clip's mismatch warning is then moot.
             warnings.simplefilter("ignore", UserWarning)
             clip = open_clip.create_model(
