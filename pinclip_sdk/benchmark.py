@@ -17,7 +17,7 @@ import resource
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class BenchConfig:
         max_images: at most this many images from `images` for the end-to-end run.
         threads: inference threads (None: the engine's default).
         openvino_hint: OpenVINO `PERFORMANCE_HINT` (LATENCY or THROUGHPUT).
+        rounds: with `images`, alternate inference-only and pipeline timing this many times.
     """
 
     backends: tuple[str, ...] = ("auto",)
@@ -59,8 +60,11 @@ class BenchConfig:
     max_images: int = 256
     threads: int | None = None
     openvino_hint: str = "LATENCY"
+    rounds: int = 3
 
     def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ConfigError(f"bench: rounds must be >= 1, got {self.rounds}")
         if not self.batches or any(b < 1 for b in self.batches):
             raise ConfigError(f"bench: batch sizes must be >= 1, got {self.batches}")
         for precision in self.precisions:
@@ -193,6 +197,37 @@ def time_pipeline(detector: Any, files: list[Path], batch: int) -> dict[str, flo
     }
 
 
+def compare_pipeline(
+    detector: Any, batch: np.ndarray, files: list[Path], cfg: BenchConfig
+) -> tuple[list[float], float, dict[str, Any]]:
+    """Alternate pure inference and `predict_paths` runs `cfg.rounds` times at the same batch size.
+
+    Each round's ratio compares two measurements taken seconds apart, so load from other processes
+    on a shared machine affects both alike; the reported ratio is the median over rounds.
+    """
+    latencies: list[float] = []
+    pure: list[float] = []
+    runs: list[dict[str, float]] = []
+    for round_index in range(cfg.rounds):
+        round_cfg = replace(
+            cfg, seconds=cfg.seconds / cfg.rounds, warmup=cfg.warmup if round_index == 0 else 0
+        )
+        round_latencies, rate = time_inference(detector.backend, batch, round_cfg)
+        latencies += round_latencies
+        pure.append(rate)
+        runs.append(time_pipeline(detector, files, batch.shape[0]))
+    ratios = [run["throughput_ips"] / rate for run, rate in zip(runs, pure, strict=True)]
+    end_to_end = {
+        "images": len(files),
+        "errors": runs[-1]["errors"],
+        "rounds": cfg.rounds,
+        "throughput_ips": statistics.median(run["throughput_ips"] for run in runs),
+        "ratio_to_inference": statistics.median(ratios),
+        "ratios": ratios,
+    }
+    return latencies, statistics.median(pure), end_to_end
+
+
 def _combinations(bundle: Bundle, cfg: BenchConfig) -> list[tuple[str, str]]:
     backends = list(cfg.backends)
     if backends == ["all"]:
@@ -264,12 +299,12 @@ def _bench_batch(
 ) -> BenchResult:
     batch = np.stack([pixels[i % len(pixels)] for i in range(batch_size)])
     backend = detector.backend
-    latencies, throughput = time_inference(backend, batch, cfg)
-    stage_ms = dict(stages, inference=statistics.median(latencies) / batch_size)
     end_to_end = None
     if files:
-        end_to_end = time_pipeline(detector, files, batch_size)
-        end_to_end["ratio_to_inference"] = end_to_end["throughput_ips"] / throughput
+        latencies, throughput, end_to_end = compare_pipeline(detector, batch, files, cfg)
+    else:
+        latencies, throughput = time_inference(backend, batch, cfg)
+    stage_ms = dict(stages, inference=statistics.median(latencies) / batch_size)
     return BenchResult(
         backend=detector.choice.backend,
         precision=detector.choice.precision,

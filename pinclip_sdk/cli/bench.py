@@ -47,6 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement")
     parser.add_argument("--iterations", type=int, default=10, help="minimum timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    parser.add_argument("--rounds", type=int, default=3, help="--images: timing alternations")
     parser.add_argument(
         "--openvino-hint", default="LATENCY", choices=("LATENCY", "THROUGHPUT"), help="OpenVINO hint"
     )
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.max_images,
         threads=args.threads,
         openvino_hint=args.openvino_hint,
+        rounds=args.rounds,
     )
     report = run_benchmark(args.model, cfg)
     if args.json:
