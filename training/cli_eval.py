@@ -196,9 +196,9 @@ def _summary(report: dict[str, Any]) -> str:
             else ""
         )
         + ")",
-        "",
     ]
-    lines.append(reporting.metrics_markdown(report["metrics"]))
+    lines += [f"Note: {note}" for note in report["notes"]]
+    lines += ["", reporting.metrics_markdown(report["metrics"])]
     unreadable = report["metrics"]["unreadable"]["count"]
     if unreadable:
         lines.append(f"\n{unreadable} unreadable image(s) left out (listed in metrics.json)")
