@@ -57,6 +57,7 @@ def test_aigibench_settings_and_robustness_roots(tmp_path, setting):
     # two ProGAN classes (car, cat) merge into one generator
     assert counts[("train", "ProGAN", 0)] == 2
     assert (counts[("train", "sdv1.4", 1)] == 1) == (setting == "II")
+    assert f"AIGIBench training setting {setting} " in found.notes[0]
     for split in ("test", "jpeg", "noise", "sample"):
         assert counts[(split, "SDXL", 1)] == 1
         assert counts[(split, "InstantID", 0)] == 1

@@ -90,7 +90,13 @@ def _read_folder(root: Path, layout: str) -> Discovery:
             f"{describe_tree(root)}"
         )
     samples, skipped = layouts.read_pairs(root, pairs[spec.kind], spec)
-    return Discovery(root, chosen, samples, skipped)
+    found = Discovery(root, chosen, samples, skipped)
+    setting = layouts.aigibench_setting(pairs[spec.kind]) if chosen == "aigibench" else None
+    if setting:
+        found.notes.append(
+            f"AIGIBench training setting {setting} ({'ProGAN + SDv1.4' if setting == 'II' else 'ProGAN'})"
+        )
+    return found
 
 
 def _filter_split(found: Discovery, split: str) -> None:

@@ -193,3 +193,11 @@ def detect_binary_layout(root: Path, pairs: list[PairDir]) -> str:
     if rels == {()} and root.name.lower() == "test" and "chameleon" in root.parent.name.lower():
         return "chameleon"
     return "forensynths"
+
+
+def aigibench_setting(pairs: list[PairDir]) -> str | None:
+    """`"I"` (ProGAN classes only) or `"II"` (plus `sdv1.4`) from the `train/<cls>` folders, if any."""
+    classes = {pair.rel[1].lower() for pair in pairs if len(pair.rel) >= 2 and pair.rel[0].lower() == "train"}
+    if not classes:
+        return None
+    return "II" if names.AIGIBENCH_SD_CLASS in classes else "I"
