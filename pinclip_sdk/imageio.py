@@ -12,6 +12,7 @@ import io
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any, Union
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -55,10 +56,10 @@ def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> 
 
 def _open(source: ImageSource, what: str) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.exists(path):
+        path = Path(source)
+        if not path.exists():
             raise InvalidImageError(f"{what}: no such file")
-        if os.path.isdir(path):
+        if path.is_dir():
             raise InvalidImageError(f"{what}: is a directory, not an image file")
         return Image.open(path)
     if isinstance(source, (bytes, bytearray, memoryview)):

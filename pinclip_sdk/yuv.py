@@ -62,11 +62,9 @@ def yuv_to_rgb(frame: YUVFrame, *, what: str = "YUVFrame") -> np.ndarray:
     if data.ndim != 2:
         raise InvalidImageError(f"{what}: data must be 2-D [H*3/2, W], got shape {data.shape}")
     rows, width = data.shape
-    if rows % 3 or width % 2 or (rows // 3) % 1 or rows == 0 or width == 0:
+    # rows = 3 * H / 2 with H even means rows is a multiple of 3 (then H = 2 * rows / 3 is even).
+    if rows % 3 or width % 2 or rows == 0 or width == 0:
         raise InvalidImageError(f"{what}: shape {data.shape} is not [H*3/2, W] with H, W even and non-zero")
-    height = rows * 2 // 3
-    if height % 2:
-        raise InvalidImageError(f"{what}: height {height} must be even for 4:2:0")
     try:
         return _core.yuv420_to_rgb(data, frame.fmt, frame.matrix, frame.full_range)
     except ValueError as exc:

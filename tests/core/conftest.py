@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def open_clip_transform(size: tuple[int, int], resize_mode: str, interpolation: str, fill_color: int = 0):
     """open_clip's eval transform (the reference), cached per configuration."""
     open_clip_transform_mod = pytest.importorskip("open_clip.transform")
@@ -18,7 +18,9 @@ def open_clip_transform(size: tuple[int, int], resize_mode: str, interpolation: 
     return open_clip_transform_mod.image_transform_v2(cfg, is_train=False)
 
 
-def reference(image, size=(224, 224), resize_mode="shortest", interpolation="bicubic", fill_color=0) -> np.ndarray:
+def reference(
+    image, size=(224, 224), resize_mode="shortest", interpolation="bicubic", fill_color=0
+) -> np.ndarray:
     return open_clip_transform(tuple(size), resize_mode, interpolation, fill_color)(image).numpy()
 
 
@@ -31,8 +33,9 @@ def noise(height: int, width: int, channels: int = 3, seed: int = 0) -> np.ndarr
 def gradient(height: int, width: int) -> np.ndarray:
     y = np.linspace(0, 255, height)[:, None]
     x = np.linspace(0, 255, width)[None, :]
-    return np.stack([np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)),
-                     (x + y) / 2 % 256], -1).astype(np.uint8)
+    return np.stack(
+        [np.broadcast_to(x, (height, width)), np.broadcast_to(y, (height, width)), (x + y) / 2 % 256], -1
+    ).astype(np.uint8)
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,26 @@ from .conftest import gradient, noise, reference
 MODES = ("shortest", "longest", "squash")
 INTERPOLATIONS = ("bicubic", "bilinear")
 SIZES = ((224, 224), (160, 256))
-SHAPES = [(1080, 1920), (480, 640), (517, 333), (80, 100), (224, 224), (1, 1), (3, 500), (224, 300),
-          (300, 300), (301, 299), (2, 3), (700, 31)]
+SHAPES = [
+    (1080, 1920),
+    (480, 640),
+    (517, 333),
+    (80, 100),
+    (224, 224),
+    (1, 1),
+    (3, 500),
+    (224, 300),
+    (300, 300),
+    (301, 299),
+    (2, 3),
+    (700, 31),
+]
 
 
 def make(size, mode, interp, fill=0, **kw) -> Preprocessor:
-    return Preprocessor(PreprocessSpec(size=size, resize_mode=mode, interpolation=interp, fill_color=fill), **kw)
+    return Preprocessor(
+        PreprocessSpec(size=size, resize_mode=mode, interpolation=interp, fill_color=fill), **kw
+    )
 
 
 @pytest.mark.parametrize(("mode", "interp", "size"), list(itertools.product(MODES, INTERPOLATIONS, SIZES)))
@@ -71,8 +85,14 @@ def test_8k_frame():
 
 def test_resample_matches_pillow_pass_order():
     """Pillow 13 resizes vertically first when the height shrinks > 2x more than the width."""
-    for (h, w), (oh, ow) in [((300, 300), (100, 200)), ((300, 300), (99, 200)), ((301, 300), (100, 200)),
-                             ((2000, 500), (1997, 499)), ((2000, 500), (1998, 499)), ((517, 333), (224, 224))]:
+    for (h, w), (oh, ow) in [
+        ((300, 300), (100, 200)),
+        ((300, 300), (99, 200)),
+        ((301, 300), (100, 200)),
+        ((2000, 500), (1997, 499)),
+        ((2000, 500), (1998, 499)),
+        ((517, 333), (224, 224)),
+    ]:
         array = noise(h, w)
         pre = make((oh, ow), "squash", "bicubic")
         want = np.asarray(Image.fromarray(array).resize((ow, oh), Image.Resampling.BICUBIC))
@@ -83,6 +103,7 @@ def test_batch_equals_single_calls_and_mixed_inputs(photos):
     pre = make((224, 224), "shortest", "bicubic", num_threads=2)
     images = [photos["astronaut"], Image.fromarray(photos["coffee"]), noise(100, 50), gradient(33, 77)]
     out = pre.batch(images)
-    assert out.shape == (4, 3, 224, 224) and out.dtype == np.float32
+    assert out.shape == (4, 3, 224, 224)
+    assert out.dtype == np.float32
     for i, image in enumerate(images):
         assert np.array_equal(out[i], pre(image))
