@@ -1,4 +1,8 @@
-"""Process-group setup for `torchrun` (DDP): gloo on CPU, NCCL on CUDA; rank helpers.
+"""Process-group setup for `torchrun` (DDP): gloo on CPU, NCCL on CUDA; rank helpers; data order.
+
+`RankBatches` and `SeededItems` make what a step sees independent of the process and worker count:
+one seeded permutation per epoch, split into per-rank chunks of each global batch, and every item
+transformed under RNG seeds derived from (seed, epoch, index).
 
 A plain `python`/`pinclip train` run is a world of one and never creates a process group. Under
 `torchrun` the usual variables (`RANK`, `WORLD_SIZE`, `LOCAL_RANK`, `MASTER_ADDR`, ...) are read by
@@ -17,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 from pinclip_sdk.errors import ConfigError
 
@@ -159,3 +163,36 @@ def restore_rng_state(ctx: DistContext, saved: dict[str, Any]) -> None:
     random.setstate(state["python"])
     if state.get("cuda") is not None and ctx.device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], ctx.device)
+
+
+def _item_seed(seed: int, epoch: int, index: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + index * 104_729) % (2**31)
+
+
+class SeededItems(Dataset):
+    """Wraps a dataset so item `(epoch, index)` is produced under RNG seeds of (seed, epoch, index).
+
+    The surrounding RNG state (torch, numpy, random) is restored afterwards, so augmentation neither
+    consumes nor depends on the training RNG, in the main process or in workers.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset = dataset
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        item_seed = _item_seed(self.seed, epoch, index)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(item_seed)
+                random.seed(item_seed)
+                np.random.seed(item_seed)
+                return self.dataset[index]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)

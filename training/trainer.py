@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from pinclip_sdk.training.checkpoint import (
     TrainerState,
@@ -40,6 +39,7 @@ from pinclip_sdk.training.config import TrainConfig, diff_configs, get_dotted, l
 from pinclip_sdk.training.distributed import (
     DistContext,
     RankBatches,
+    SeededItems,
     all_reduce_mean,
     barrier,
     gather_rng_states,
@@ -89,39 +89,6 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------------- data order
-
-
-def _item_seed(seed: int, epoch: int, index: int) -> int:
-    return (seed * 1_000_003 + epoch * 7_919 + index * 104_729) % (2**31)
-
-
-class SeededItems(Dataset):
-    """Wraps a dataset so item `(epoch, index)` is produced under RNG seeds of (seed, epoch, index).
-
-    The surrounding RNG state (torch, numpy, random) is restored afterwards, so augmentation neither
-    consumes nor depends on the training RNG, in the main process or in workers.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset = dataset
-        self.seed = seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> Any:
-        epoch, index = key
-        item_seed = _item_seed(self.seed, epoch, index)
-        py_state, np_state = random.getstate(), np.random.get_state()
-        try:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(item_seed)
-                random.seed(item_seed)
-                np.random.seed(item_seed)
-                return self.dataset[index]
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -249,6 +216,15 @@ def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if config.amp == "bf16" else torch.float16
 
 
+def _check_best_metric(dotted: str) -> None:
+    """Fail before training, not after the first epoch, on a `best_metric` validation cannot produce."""
+    from pinclip_sdk.training.metrics import METRIC_KEYS
+
+    known = [f"mean.{k}" for k in METRIC_KEYS]
+    if dotted not in known and not dotted.startswith("generators."):
+        raise ConfigError(f"best_metric {dotted!r} is not a validation metric; use one of {', '.join(known)}")
+
+
 def _lookup(metrics: dict[str, Any], dotted: str) -> float:
     node: Any = metrics
     for part in dotted.split("."):
@@ -277,6 +253,8 @@ class Trainer:
             self._check_resume_config()
         # data first: a bad dataset must fail before minutes of loading pretrained weights
         self.splits: DataSplits = load_splits(config, preprocess_spec_for(config.model), train_transform)
+        if self.splits.val:
+            _check_best_metric(config.best_metric)
         torch.manual_seed(config.seed)  # same initial weights on every rank
         self.model: PiNCLIP = create_model(config.model, device=ctx.device)
         self.state = TrainerState()

@@ -222,3 +222,8 @@ def test_docs_cover_every_config_field() -> None:
     fields = {f.name for c in (*classes, cfg.TrainConfig) for f in dataclasses.fields(c)}
     missing = sorted(n for n in fields if f"`{n}`" not in text and f".{n}`" not in text)  # `model.noise`
     assert not missing, f"docs/training.md does not document {missing}"
+
+
+def test_unknown_best_metric_fails_before_training(tiny_config) -> None:
+    with pytest.raises(ConfigError, match="best_metric 'mean.accuracy' is not a validation metric"):
+        train(tiny_config(best_metric="mean.accuracy"))
