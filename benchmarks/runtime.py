@@ -61,16 +61,10 @@ def _photo(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def build_vitb16_bundle(root: Path, calibration: int = 32) -> Path:
-    """A ViT-B/16 (random init) + linear head bundle with onnxruntime and OpenVINO INT8 artifacts."""
-    import nncf
+def export_vitb16_onnx(path: Path, size: tuple[int, int]) -> None:
+    """FP32 ONNX of open_clip's ViT-B-16 visual tower (random init) + a linear head: `[N,3,H,W] -> [N]`."""
     import open_clip
-    import openvino as ov
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from pinclip_sdk.bundle import BundleWriter
-    from pinclip_sdk.spec import PreprocessSpec
 
     torch.manual_seed(0)
     visual = open_clip.create_model("ViT-B-16", pretrained=None).visual.eval()
@@ -84,23 +78,35 @@ def build_vitb16_bundle(root: Path, calibration: int = 32) -> Path:
         def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
             return self.head(self.visual(pixel_values)).squeeze(-1)
 
-    spec = PreprocessSpec.from_open_clip("ViT-B-16")
-    scratch = root.with_name(root.name + ".build")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    fp32 = scratch / "detector-fp32.onnx"
     torch.backends.mha.set_fastpath_enabled(False)  # the fused MHA fastpath does not export (deploy.md §3)
     with torch.no_grad():
         torch.onnx.export(
             Detector().eval(),
-            torch.zeros(1, 3, *spec.size),
-            str(fp32),
+            torch.zeros(1, 3, *size),
+            str(path),
             input_names=["pixel_values"],
             output_names=["logits"],
             dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}},
             opset_version=17,
             dynamo=False,
         )
+
+
+def build_vitb16_bundle(root: Path, calibration: int = 32) -> Path:
+    """A ViT-B/16 (random init) + linear head bundle with onnxruntime and OpenVINO INT8 artifacts."""
+    import nncf
+    import openvino as ov
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from pinclip_sdk.bundle import BundleWriter
+    from pinclip_sdk.spec import PreprocessSpec
+
+    spec = PreprocessSpec.from_open_clip("ViT-B-16")
+    scratch = root.with_name(root.name + ".build")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    fp32 = scratch / "detector-fp32.onnx"
+    export_vitb16_onnx(fp32, spec.size)
     writer = BundleWriter(root, overwrite=True)
     (root / "onnxruntime-int8").mkdir()
     ort_int8 = root / "onnxruntime-int8" / "detector.onnx"
