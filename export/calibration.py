@@ -65,7 +65,11 @@ def _relative(path: Path, root: Path | None) -> str:
 
 
 def select_calibration_files(
-    data: str | Path, size: int = DEFAULT_CALIBRATION_SIZE, seed: int = 0, layout: str = "auto"
+    data: str | Path,
+    size: int = DEFAULT_CALIBRATION_SIZE,
+    seed: int = 0,
+    layout: str = "auto",
+    purpose: str = "INT8 calibration",
 ) -> CalibrationFiles:
     """Balanced real/fake subset of `data` (half each, as far as the data allows), deterministic.
 
@@ -89,7 +93,7 @@ def select_calibration_files(
     take_fake = min(len(by_label[1]), size - take_real)
     chosen = rng.sample(by_label[0], take_real) + rng.sample(by_label[1], take_fake)
     chosen.sort(key=lambda s: Path(s.path).as_posix())
-    if len(chosen) < MIN_RECOMMENDED:
+    if purpose == "INT8 calibration" and len(chosen) < MIN_RECOMMENDED:
         _logger.warning(
             "calibrating INT8 on %d images (recommended >= %d); scales may be noisy",
             len(chosen),

@@ -54,6 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--bundle", type=Path, default=None, help="with --format triton: where the bundle goes"
     )
     parser.add_argument("--max-batch", type=int, default=8, help="with --format triton: max batch size")
+    parser.add_argument(
+        "--build-engines", action="store_true", help="also build TensorRT engines here (needs the target GPU)"
+    )
     parser.add_argument("--model-id", default=None, help="model id written into the manifest")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
@@ -123,10 +126,18 @@ def run(args: argparse.Namespace) -> int:
     for artifact in bundle.artifacts:
         print(f"  {artifact.name:18s} {artifact.files[0].path}")
     print(f"report: {bundle.root / 'report.md'}")
+    if args.build_engines and "tensorrt" in config.targets:
+        from pinclip_sdk.export.tensorrt import build_engines
+
+        precisions = ("fp16", "int8") if config.int8 else ("fp16",)
+        for result in build_engines(bundle.root, precisions, max_batch=args.max_batch):
+            print(f"  tensorrt engine: {result}")
     if args.format == "triton":
         from pinclip_sdk.export.triton import write_triton_repository
 
-        repository = write_triton_repository(bundle.root, args.output, max_batch=args.max_batch)
+        repository = write_triton_repository(
+            bundle.root, args.output, config.targets, max_batch=args.max_batch, overwrite=args.overwrite
+        )
         print(f"triton model repository: {repository}")
         print(f"next: tritonserver --model-repository {repository}")
         return 0

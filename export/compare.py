@@ -26,11 +26,7 @@ def select_artifacts(bundle: Bundle, backends: Sequence[str] | None) -> list[Art
     chosen: list[Artifact] = []
     for raw in backends:
         key = ALIASES.get(raw.strip().lower(), raw.strip().lower())
-        matches = [
-            a
-            for a in bundle.artifacts
-            if key in (a.backend, a.name, f"{a.backend}/{a.precision}", f"{ALIASES.get(key, key)}")
-        ]
+        matches = [a for a in bundle.artifacts if key in (a.backend, a.name, f"{a.backend}/{a.precision}")]
         if not matches:
             available = ", ".join(a.name for a in bundle.artifacts)
             raise ConfigError(f"{bundle.root}: no artifact matches {raw!r}; the bundle has: {available}")

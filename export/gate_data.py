@@ -78,10 +78,10 @@ def build_gate_set(
     files: CalibrationFiles | None = None
     note = ""
     if gate_data is not None:
-        files = select_calibration_files(gate_data, size=size, seed=seed + 1, layout=layout)
+        files = select_calibration_files(gate_data, size, seed + 1, layout, purpose="the gate")
     elif calib is not None:
         if calib_files is None:
-            files = select_calibration_files(calib, size=size, seed=seed + 1, layout=layout)
+            files = select_calibration_files(calib, size, seed + 1, layout, purpose="the gate")
         else:
             files = _held_out(calib, calib_files, size, seed, layout)
             if files is None:
