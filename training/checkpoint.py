@@ -124,13 +124,14 @@ def save_checkpoint(
 
     Args:
         directory: created if missing; existing checkpoint files in it are replaced.
-        model: a `PiNCLIP` (unwrapped, not the DDP wrapper).
+        model: a `PiNCLIP` (or a DDP wrapper around one).
         config: the run config (or just the model config).
         trainer_state: include it to make the checkpoint resumable.
         metrics: validation metrics recorded in `config.json`.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    model = getattr(model, "module", model)  # a DDP wrapper saves its module, with the same keys
     model_cfg = model.config  # resolved (quick_gelu filled in)
     train_dict = to_dict(config) if isinstance(config, TrainConfig) else None
     if train_dict is not None:

@@ -200,3 +200,26 @@ def test_preprocess_spec_and_presets() -> None:
     assert edge.model.backbone == "ViT-B-16"
     assert edge.model.noise.mode == "none"
     assert edge.optim.lr == 2e-4
+
+
+def test_lora_dropout_only_in_training_and_presets_round_trip() -> None:
+    from pinclip_sdk.training.config import TrainConfig, from_dict, to_dict
+    from pinclip_sdk.training.presets import PRESETS, build_config
+
+    cfg = dataclasses.replace(tiny_model_config(), lora=LoRAConfig(rank=4, dropout=0.5))
+    torch.manual_seed(0)
+    model = create_model(cfg)
+    _randomise_lora(model)
+    pixels = synthetic_batch(4, 32, seed=6)[0]
+    model.train()
+    assert not torch.equal(model(pixels).clean_logits, model(pixels).clean_logits)  # dropout is live
+    model.eval()
+    with torch.no_grad():
+        before = model.forward_head(model.forward_features(pixels))
+        model.merge_lora()
+        torch.testing.assert_close(
+            model.forward_head(model.forward_features(pixels)), before, atol=1e-5, rtol=0
+        )
+    for name in PRESETS:
+        config = build_config(preset=name)
+        assert from_dict(TrainConfig, to_dict(config)) == config
