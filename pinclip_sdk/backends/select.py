@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pinclip_sdk.backends.base import BACKENDS, Backend, backend_class, cache_dir
-from pinclip_sdk.errors import BackendUnavailableError, BundleError, ConfigError, PinclipError
+from pinclip_sdk.errors import (
+    BackendError,
+    BackendUnavailableError,
+    BundleError,
+    ConfigError,
+    PinclipError,
+)
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
@@ -159,21 +165,41 @@ def _measured_choice(
         name, prec = cached["backend"], cached["precision"]
         loaded = _load(bundle, name, prec, threads, options.get(name))
         return loaded, Choice(name, prec, _why(name, prec, cached["ms"], cached["measured"]), cached["ms"])
-    timings: dict[str, float] = {}
-    loaded_backends: dict[str, Backend] = {}
-    for name, prec in candidates:
-        backend = _load(bundle, name, prec, threads, options.get(name))
-        loaded_backends[name] = backend
-        timings[f"{name}/{prec}"] = _time_backend(backend, bundle.manifest.preprocess.size)
+    timings, loaded_backends, failures = _measure(bundle, candidates, threads, options)
     best = min(timings, key=timings.__getitem__)
     best_name, best_prec = best.split("/")
     for name, backend in loaded_backends.items():
         if name != best_name:
             backend.close()
     measured = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if failures:  # not cached: a backend that failed may work next time (driver, memory)
+        reason = _why(best_name, best_prec, timings, None) + f"; failed: {'; '.join(failures)}"
+        return loaded_backends[best_name], Choice(best_name, best_prec, reason, timings)
     _write_cache(key, {"backend": best_name, "precision": best_prec, "ms": timings, "measured": measured})
     reason = _why(best_name, best_prec, timings, None)
     return loaded_backends[best_name], Choice(best_name, best_prec, reason, timings)
+
+
+def _measure(
+    bundle: Bundle, candidates: list[tuple[str, str]], threads: int | None, options: dict
+) -> tuple[dict[str, float], dict[str, Backend], list[str]]:
+    """Load and time each candidate; a candidate that fails to load or run is skipped and reported."""
+    timings: dict[str, float] = {}
+    loaded: dict[str, Backend] = {}
+    failures: list[str] = []
+    for name, prec in candidates:
+        try:
+            loaded[name] = _load(bundle, name, prec, threads, options.get(name))
+            timings[f"{name}/{prec}"] = _time_backend(loaded[name], bundle.manifest.preprocess.size)
+        except (BackendError, BackendUnavailableError) as exc:  # a tampered bundle (BundleError) still raises
+            logger.warning("auto: %s/%s cannot run here: %s", name, prec, exc)
+            failures.append(f"{name}/{prec}: {exc}")
+            if name in loaded:
+                loaded.pop(name).close()
+    if not timings:
+        reasons = "; ".join(failures)
+        raise BackendUnavailableError(f"{bundle.root}: no backend could run this bundle ({reasons})")
+    return timings, loaded, failures
 
 
 def _why(name: str, prec: str, timings: dict[str, float], cached_at: str | None) -> str:

@@ -131,3 +131,17 @@ def test_auto_prefers_tensorrt_when_it_can_run(tiny_bundle, tmp_path, monkeypatc
         assert "TensorRT" in detector.info()["reason"]
         assert detector.predict(np.zeros((8, 8, 3), np.uint8)).p_fake == 0.5
     assert sha256_file(FakeTensorRT.loaded_from) == Bundle.load(root).find("tensorrt").files[0].sha256
+
+
+def test_auto_skips_a_backend_that_fails_to_load(tiny_bundle, monkeypatch):
+    from pinclip_sdk.backends.openvino import OpenVINOBackend
+    from pinclip_sdk.errors import BackendError
+
+    def broken(*args, **kwargs):
+        raise BackendError("simulated compile failure")
+
+    monkeypatch.setattr(OpenVINOBackend, "load", broken)
+    with Detector(tiny_bundle) as detector:
+        assert detector.choice.backend == "onnxruntime"
+        assert "simulated compile failure" in detector.choice.reason
+    assert not (cache_dir() / select.CACHE_FILE).exists()  # a failure is not remembered
