@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
 import time
 from collections import deque
@@ -199,6 +200,9 @@ def _determinism(enabled: bool) -> Iterator[None]:
     """Deterministic kernels for the duration of the run; the previous settings are restored."""
     previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     if enabled:
+        if torch.cuda.is_available():
+            # cuBLAS is only reproducible with a fixed workspace (CUDA docs); must precede its first use
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
     try:
