@@ -49,7 +49,7 @@ from pinclip_sdk.training.distributed import (
     shutdown,
 )
 from pinclip_sdk.training.losses import pin_loss
-from pinclip_sdk.training.model import PiNCLIP, create_model, preprocess_spec_for
+from pinclip_sdk.training.model import PiNCLIP, build_empty_model, create_model, preprocess_spec_for
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -260,7 +260,10 @@ class Trainer:
         if self.splits.val:
             _check_best_metric(config.best_metric)
         torch.manual_seed(config.seed)  # same initial weights on every rank
-        self.model: PiNCLIP = create_model(config.model, device=ctx.device)
+        if self.resume_dir is None:
+            self.model: PiNCLIP = create_model(config.model, device=ctx.device)
+        else:  # the checkpoint has every weight: no download, no text tower
+            self.model = build_empty_model(config.model).to(ctx.device)
         self.state = TrainerState()
         self._build_optimiser()
         self.amp_dtype = _amp_dtype(config, ctx.device)
