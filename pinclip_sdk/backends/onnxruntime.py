@@ -60,7 +60,8 @@ class OnnxRuntimeBackend:
     """An `onnxruntime.InferenceSession` over one bundle artifact.
 
     Options (`Detector(..., backend_options=...)`): `providers` (list of execution provider names),
-    `inter_op_threads` (int).
+    `inter_op_threads` (int), `allow_spinning` (bool; False stops idle threads busy-waiting, which
+    helps when other work shares the CPU).
     """
 
     name = "onnxruntime"
@@ -93,7 +94,7 @@ class OnnxRuntimeBackend:
     ) -> OnnxRuntimeBackend:
         ort = _import_ort()
         options = dict(options or {})
-        unknown = set(options) - {"providers", "inter_op_threads"}
+        unknown = set(options) - {"providers", "inter_op_threads", "allow_spinning"}
         if unknown:
             raise ConfigError(f"onnxruntime backend: unknown options {sorted(unknown)}")
         artifact = bundle.find("onnxruntime", precision)
@@ -104,6 +105,9 @@ class OnnxRuntimeBackend:
             session_options.intra_op_num_threads = int(threads)
         if options.get("inter_op_threads"):
             session_options.inter_op_num_threads = int(options["inter_op_threads"])
+        if "allow_spinning" in options:  # off: idle intra-op threads sleep (shared or busy CPUs)
+            spinning = "1" if options["allow_spinning"] else "0"
+            session_options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
         providers = _providers(ort, options.get("providers"), artifact.files[0].sha256[:16])
         start = time.perf_counter()
         try:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, check_batch
+from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 
 if TYPE_CHECKING:
@@ -35,8 +35,10 @@ def _import_ov() -> Any:
     return openvino
 
 
-def _compile_config(precision: str, threads: int | None, hint: str) -> dict[str, str]:
+def _compile_config(precision: str, threads: int | None, hint: str, model_cache: bool) -> dict[str, str]:
     config = {"PERFORMANCE_HINT": hint}
+    if model_cache:  # OpenVINO keys its compiled-model cache by model, device and config
+        config["CACHE_DIR"] = str(cache_dir("openvino"))
     if threads:
         config["INFERENCE_NUM_THREADS"] = str(int(threads))
     if precision == "fp32":
@@ -57,7 +59,8 @@ class OpenVINOBackend:
     """A compiled OpenVINO model over one bundle artifact.
 
     Options (`Detector(..., backend_options=...)`): `performance_hint` (LATENCY, THROUGHPUT),
-    `device` (default CPU).
+    `device` (default CPU), `model_cache` (default True: compiled models cached under the runtime
+    cache folder, `openvino/`, so later loads skip compilation).
     """
 
     name = "openvino"
@@ -99,7 +102,7 @@ class OpenVINOBackend:
     ) -> OpenVINOBackend:
         ov = _import_ov()
         options = dict(options or {})
-        unknown = set(options) - {"performance_hint", "device"}
+        unknown = set(options) - {"performance_hint", "device", "model_cache"}
         if unknown:
             raise ConfigError(f"openvino backend: unknown options {sorted(unknown)}")
         hint = str(options.get("performance_hint", "LATENCY")).upper()
@@ -113,7 +116,8 @@ class OpenVINOBackend:
             core = ov.Core()
             model = core.read_model(str(path))
             _make_batch_dynamic(model)
-            compiled = core.compile_model(model, device, _compile_config(precision, threads, hint))
+            config = _compile_config(precision, threads, hint, bool(options.get("model_cache", True)))
+            compiled = core.compile_model(model, device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise BackendError(f"openvino could not load {path} on {device}: {exc}") from exc
         backend = cls(compiled, artifact.name, precision, threads, hint, device)

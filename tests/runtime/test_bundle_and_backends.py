@@ -145,3 +145,18 @@ def test_auto_skips_a_backend_that_fails_to_load(tiny_bundle, monkeypatch):
         assert detector.choice.backend == "onnxruntime"
         assert "simulated compile failure" in detector.choice.reason
     assert not (cache_dir() / select.CACHE_FILE).exists()  # a failure is not remembered
+
+
+def test_backend_options(tiny_bundle, images):
+    with Detector(tiny_bundle, "openvino", backend_options={"openvino": {"model_cache": False}}) as detector:
+        detector.predict(images[0])
+    compiled_cache = cache_dir() / "openvino"
+    assert not compiled_cache.exists()
+    with Detector(tiny_bundle, "openvino") as detector:  # compiled model cached for the next load
+        detector.predict(images[0])
+    assert any(compiled_cache.iterdir())
+    options = {"onnxruntime": {"allow_spinning": False, "inter_op_threads": 1}}
+    with Detector(tiny_bundle, "onnxruntime", threads=1, backend_options=options) as detector:
+        assert detector.predict(images[0]).ok
+    with pytest.raises(ConfigError, match="unknown options"):
+        Detector(tiny_bundle, "onnxruntime", backend_options={"onnxruntime": {"spin": 1}})
