@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -129,8 +130,7 @@ class Detector:
 
         prepared = Prepared(describe_input(x))
         try:
-            if channel_order not in CHANNEL_ORDERS:
-                raise ConfigError(f"channel_order {channel_order!r} is not one of {CHANNEL_ORDERS}")
+            _check_channel_order(channel_order)
             start = time.perf_counter()
             if _needs_decode(x):
                 x = load_image(
@@ -159,6 +159,9 @@ class Detector:
         return backend.infer(batch)
 
     def _prediction(self, prepared: Prepared, logit: float | None, error: str | None = None) -> Prediction:
+        if error is None and logit is not None and math.isnan(logit):
+            # never let a broken engine's NaN read as "real" (NaN >= threshold is False)
+            error = f"BackendError: {self.choice.backend} returned NaN for this image"
         if error is not None or logit is None:
             return Prediction.failed(
                 error or "unknown error",
@@ -184,6 +187,12 @@ class Detector:
         """
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        _check_channel_order(channel_order)
+        return self._predict_iter(items, batch_size, channel_order)
+
+    def _predict_iter(
+        self, items: Iterable[Any], batch_size: int, channel_order: str
+    ) -> Iterator[Prediction]:
         results = run_batches(
             items,
             lambda item: self._prepare(item, channel_order),
@@ -218,6 +227,8 @@ class Detector:
         counts frames skipped by `drop_oldest` when inference falls behind; `block` instead
         stalls the reader.
         """
+
+        _check_channel_order(channel_order)
 
         def predict_frame(frame: Any, index: int) -> Prediction:
             start = time.perf_counter()
@@ -283,6 +294,11 @@ class Detector:
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{self.choice.backend}/{self.choice.precision}"
         return f"Detector({self.model_id!r}, {state})"
+
+
+def _check_channel_order(channel_order: str) -> None:
+    if channel_order not in CHANNEL_ORDERS:
+        raise ConfigError(f"channel_order {channel_order!r} is not one of {CHANNEL_ORDERS}")
 
 
 def _decision_rule(bundle_threshold: Any, threshold: float | None, band: Any) -> DecisionRule:

@@ -156,3 +156,20 @@ def test_stream_reports_bad_frames_and_rejects_bad_settings(detector, images):
         detector.stream([], policy="newest")
     with pytest.raises(ConfigError, match="maxsize"):
         detector.stream([], maxsize=0)
+
+
+def test_settings_are_checked_before_any_work(detector, images):
+    with pytest.raises(ConfigError, match="batch_size"):
+        detector.predict_paths(images, batch_size=0)  # eagerly, not at the first next()
+    with pytest.raises(ConfigError, match="channel_order"):
+        detector.predict_batch(images, channel_order="grb")
+
+
+def test_nan_from_the_engine_is_an_error_not_real(tiny_bundle, images, monkeypatch):
+    with Detector(tiny_bundle, "onnxruntime", precision="fp32") as detector:
+        monkeypatch.setattr(detector.backend, "infer", lambda batch: np.full(len(batch), np.nan, np.float32))
+        single = detector.predict(images[0])
+        batch = detector.predict_batch(images[:3])
+    assert single.label == "error"
+    assert "NaN" in single.error
+    assert [p.label for p in batch] == ["error"] * 3
