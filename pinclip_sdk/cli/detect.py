@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pinclip_sdk.backends.base import BACKENDS
+from pinclip_sdk.backends.select import PRECISIONS
 from pinclip_sdk.benchmark import IMAGE_SUFFIXES
 
 FORMATS = ("table", "jsonl", "csv")
@@ -37,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
     parser.add_argument("--model", "-m", required=True, help="model bundle (*.pinclip folder)")
     parser.add_argument("--backend", default="auto", choices=("auto", *BACKENDS), help="inference backend")
-    parser.add_argument("--precision", default="auto", help="auto, fp32, fp16 or int8")
+    parser.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS), help="precision")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--threshold", type=float, default=None, help="override the bundle's threshold")
     parser.add_argument("--batch-size", type=int, default=8, help="images per inference batch")
