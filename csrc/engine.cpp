@@ -39,7 +39,9 @@ void Engine::run(const std::vector<Item>& items, void* out, bool half) {
   if (n < threads) {
     int64_t largest = 0;
     for (const Item& item : items) largest = std::max(largest, item.view.width * item.view.height);
-    if (largest >= kSplitPixels) bands = std::min((threads + n - 1) / n, g.out_h);
+    // Several bands per thread, taken dynamically: if a worker is slow to wake (a busy machine),
+    // the caller goes on with the next band instead of waiting for a large one.
+    if (largest >= kSplitPixels) bands = std::min(3 * ((threads + n - 1) / n), std::max(1, g.out_h / 16));
   }
   auto task = [&](int t, int /*slot*/) {
     const int i = t / bands;
