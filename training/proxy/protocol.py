@@ -1,0 +1,213 @@
+"""The proxy benchmark's protocol: train on one family, test on every family (GenImage-style).
+
+Used by the quickstart and `benchmarks/accuracy.py`. A run trains the tiny random-init backbone on
+one family's `train` split minus a held-out share of its reals; the decision threshold is chosen on
+those held-out reals for a target false-positive rate (never on test labels); every family's `val`
+split is then scored, giving per-family real / fake accuracy, accuracy and AP and their means.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pinclip_sdk.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+# Light augmentation: the fingerprints of the generators are a few pixels wide, and resampling
+# (resize jitter) or blur would erase them in 64-px images. Both classes get the same treatment.
+PROXY_AUGMENT = {
+    "crop_prob": 1.0,
+    "flip_prob": 0.5,
+    "blur_prob": 0.0,
+    "jpeg_prob": 0.0,
+    "resize_jitter": [1.0, 1.0],
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One detector training run on the proxy benchmark.
+
+    Attributes:
+        family: generator family trained on (its `train` split).
+        noise: `pin` (learned noise), `random` (fixed-sigma Gaussian) or `none`.
+        finetune: `full` (random init has nothing worth freezing), `lora`, or `frozen` (linear probe).
+        seed: seed of the model init, data order and the calibration hold-out.
+        steps: optimiser steps.
+        batch_size: images per step.
+        lr: peak learning rate (cosine schedule after a short warmup).
+        image_size: model input size (the proxy images' size).
+        calib_fraction: share of the family's train reals held out to choose the threshold.
+        target_fpr: false-positive rate the threshold is chosen for on the held-out reals.
+    """
+
+    family: str = "tconv"
+    noise: str = "pin"
+    finetune: str = "full"
+    seed: int = 0
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    image_size: int = 64
+    calib_fraction: float = 0.2
+    target_fpr: float = 0.05
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-{self.finetune}-{self.noise}-s{self.seed}"
+
+
+@dataclass
+class RunOutcome:
+    """A trained run: its checkpoint, the held-out calibration reals and what training cost."""
+
+    spec: RunSpec
+    checkpoint: Path
+    calib_reals: list[Any]
+    train_samples: int
+    train_seconds: float
+    final_loss: float
+
+
+def family_dir(proxy_root: str | Path, family: str) -> Path:
+    """The folder holding one family (the `<Gen>` level of the GenImage layout)."""
+    return Path(proxy_root) / family
+
+
+def split_train_calib(samples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """Hold out `fraction` of the reals (seeded) for threshold calibration; the rest is for training."""
+    reals = sorted((s for s in samples if s.label == 0), key=lambda s: str(s.path))
+    random.Random(seed).shuffle(reals)
+    count = max(1, int(round(len(reals) * fraction)))
+    calib = sorted(reals[:count], key=lambda s: str(s.path))
+    held = {str(s.path) for s in calib}
+    train = [s for s in samples if str(s.path) not in held]
+    return train, calib
+
+
+def write_manifest(samples: list[Any], path: Path) -> Path:
+    """A CSV manifest (path,label,generator,split) that `training.data.discover` reads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "generator", "split"])
+        for sample in samples:
+            writer.writerow([str(Path(sample.path).resolve()), sample.label, sample.generator, "train"])
+    return path
+
+
+def train_config(spec: RunSpec, manifest: Path, out_dir: Path, *, progress: bool = False) -> Any:
+    """The `TrainConfig` of a run: the tiny backbone, no validation during training (no test peeking)."""
+    from pinclip_sdk.training.config import TrainConfig, from_dict
+
+    warmup = min(30, spec.steps // 10)
+    return from_dict(
+        TrainConfig,
+        {
+            "model": {
+                "backbone": "pinclip-tiny-vit",
+                "pretrained": None,
+                "image_size": spec.image_size,
+                "finetune": spec.finetune,
+                "lora": {"rank": 4, "alpha": 8.0, "dropout": 0.0},
+                "noise": {"mode": "none" if spec.finetune == "frozen" else spec.noise},
+            },
+            "data": {
+                "train_path": str(manifest),
+                "train_split": None,
+                "val_split": None,
+                "batch_size": spec.batch_size,
+                "num_workers": 0,
+                "augment": PROXY_AUGMENT,
+            },
+            "optim": {"lr": spec.lr, "warmup_steps": warmup, "weight_decay": 0.01},
+            "out_dir": str(out_dir),
+            "max_steps": spec.steps,
+            "epochs": 1000,
+            "seed": spec.seed,
+            "log_every": 25,
+            "save_every": spec.steps,
+            "progress": progress,
+        },
+    )
+
+
+def train_run(
+    spec: RunSpec, proxy_root: str | Path, work_dir: str | Path, *, progress: bool = False
+) -> RunOutcome:
+    """Train one run on `spec.family`'s train split minus the calibration reals."""
+    from pinclip_sdk.training import data, trainer
+
+    samples = data.discover(family_dir(proxy_root, spec.family), split="train")
+    train, calib = split_train_calib(samples, spec.calib_fraction, spec.seed)
+    run_dir = Path(work_dir) / spec.name
+    manifest = write_manifest(train, run_dir / "train_manifest.csv")
+    config = train_config(spec, manifest, run_dir / "run", progress=progress)
+    started = time.perf_counter()
+    result = trainer.train(config)
+    seconds = time.perf_counter() - started
+    tail = result.losses[-max(1, len(result.losses) // 10) :]
+    return RunOutcome(spec, result.last_checkpoint, calib, len(train), seconds, float(np.mean(tail)))
+
+
+def evaluate_run(outcome: RunOutcome, proxy_root: str | Path, *, progress: bool = False) -> dict[str, Any]:
+    """Score the calibration reals and every family's val split; metrics at the calibrated threshold.
+
+    Returns `metrics.detection_metrics`'s dict plus `calibration` (threshold logit, target and
+    achieved FPR on the held-out reals).
+    """
+    from pinclip_sdk.training import checkpoint, data, evaluate, metrics
+
+    model, _ = checkpoint.load_model(outcome.checkpoint)
+    spec = model.preprocess_spec
+    calib_scores = evaluate.score_samples(model, outcome.calib_reals, spec, progress=progress)
+    threshold = metrics.threshold_for_fpr(calib_scores, outcome.spec.target_fpr)
+    test = data.discover(proxy_root, split="val")
+    if not test:
+        raise DatasetError(f"{proxy_root}: no val images to test on")
+    scores = evaluate.score_samples(model, test, spec, progress=progress)
+    result = metrics.detection_metrics(
+        [s.label for s in test], scores, [s.generator for s in test], threshold
+    )
+    result["calibration"] = {
+        "threshold_logit": threshold,
+        "target_fpr": outcome.spec.target_fpr,
+        "achieved_fpr": metrics.false_positive_rate(calib_scores, threshold),
+        "n_reals": len(outcome.calib_reals),
+    }
+    return result
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100.0 * value:.1f}"
+
+
+def metrics_table(result: dict[str, Any], train_generator: str | None = None) -> str:
+    """Markdown table in the shape of the paper's GenImage table: rows = generators, + the mean."""
+    lines = ["| generator | real acc | fake acc | acc | AP |", "|---|---:|---:|---:|---:|"]
+    for name, row in result["generators"].items():
+        label = f"{name} (train)" if train_generator and name == train_generator else name
+        lines.append(
+            f"| {label} | {_pct(row['real_acc'])} | {_pct(row['fake_acc'])} | {_pct(row['acc'])} | "
+            f"{_pct(row['ap'])} |"
+        )
+    mean = result["mean"]
+    lines.append(
+        f"| **mean** | {_pct(mean['real_acc'])} | {_pct(mean['fake_acc'])} | {_pct(mean['acc'])} | "
+        f"{_pct(mean['ap'])} |"
+    )
+    return "\n".join(lines)
+
+
+def generator_name(family: str) -> str:
+    """The generator name `discover` gives a family's images (its GenImage subset folder)."""
+    return f"proxy_{family}"
