@@ -168,7 +168,11 @@ def run(args: argparse.Namespace) -> int:
         )
         out = sys.stdout
         if args.output:
-            out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+            try:
+                out = stack.enter_context(open(args.output, "w", encoding="utf-8", newline=""))
+            except OSError as exc:
+                print(f"pinclip detect: error: cannot write --output {args.output}: {exc}", file=sys.stderr)
+                return 1
         writer = _Writer(out, args.format)
         for row in _missing_rows(missing, detector):
             counts[row["label"]] += 1

@@ -56,6 +56,8 @@ def test_detect_reports_missing_paths_and_usage_errors(tiny_bundle, image_dir, c
     assert exc.value.code == 2
     assert main(["detect", str(image_dir), "--model", str(tiny_bundle), "--batch-size", "0"]) == 2
     assert main(["detect", str(image_dir), "--model", str(image_dir)]) == 1  # not a bundle
+    bad_output = ["--output", str(image_dir / "no" / "such" / "dir.jsonl")]
+    assert main(["detect", str(image_dir), "--model", str(tiny_bundle), *bad_output]) == 1
     assert "pinclip: error:" in capsys.readouterr().err
 
 
