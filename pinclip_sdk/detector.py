@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import math
 import os
@@ -123,6 +125,12 @@ class Detector:
         prepared.timings["inference"] = (time.perf_counter() - infer_start) * 1000.0
         prepared.timings["total"] = (time.perf_counter() - start) * 1000.0
         return self._prediction(prepared, logit)
+
+    async def apredict(self, x: Any, *, channel_order: str = "rgb") -> Prediction:
+        """`predict` for asyncio code (a web handler): runs in the loop's default executor, so the
+        event loop keeps serving while the image is decoded and scored."""
+        call = functools.partial(self.predict, x, channel_order=channel_order)
+        return await asyncio.get_running_loop().run_in_executor(None, call)
 
     def _prepare(self, x: Any, channel_order: str, *, raise_errors: bool = False) -> Prepared:
         """Decode (for encoded inputs) and preprocess one item, timing both stages."""

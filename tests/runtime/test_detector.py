@@ -164,3 +164,14 @@ def test_failed_prediction_is_json_safe():
     assert not failed.ok
     assert failed.to_dict()["p_fake"] is None
     assert failed.to_dict()["error"] == "boom"
+
+
+def test_apredict_from_asyncio(detector, images):
+    import asyncio
+
+    async def score_all():
+        return await asyncio.gather(*(detector.apredict(image) for image in images[:6]))
+
+    results = asyncio.run(score_all())
+    expected = [detector.predict(image).logit for image in images[:6]]
+    assert [r.logit for r in results] == pytest.approx(expected, abs=1e-5)
