@@ -128,7 +128,7 @@ py::tuple plan_tuple(const pinclip::Plan& p) {
 
 std::unique_ptr<Engine> make_engine(std::pair<int, int> size, const std::string& resize_mode,
                                     const std::string& interpolation, std::vector<double> mean,
-                                    std::vector<double> std_dev, int num_threads, bool simd) {
+                                    std::vector<double> std_dev, int num_threads, bool simd, bool exact) {
   if (size.first < 1 || size.second < 1 || size.first > 16384 || size.second > 16384)
     throw py::value_error("size must be in 1..16384, got (" + std::to_string(size.first) + ", " +
                           std::to_string(size.second) + ")");
@@ -146,6 +146,7 @@ std::unique_ptr<Engine> make_engine(std::pair<int, int> size, const std::string&
   }
   cfg.num_threads = num_threads;
   cfg.allow_simd = simd;
+  cfg.exact = exact;
   return std::make_unique<Engine>(cfg);
 }
 
@@ -178,7 +179,8 @@ py::array engine_resize_u8(Engine& engine, const py::array& image, const std::st
   item.view = make_view(image, layout, "image");
   fill_from(fill, item.fill_rgb, "image");
   const pinclip::GeometrySpec& g = engine.config().geometry;
-  const pinclip::Plan plan = pinclip::compute_plan(item.view.width, item.view.height, g);
+  pinclip::Plan plan = pinclip::compute_plan(item.view.width, item.view.height, g);
+  plan.fast = !engine.config().exact;
   py::array_t<uint8_t> out({g.out_h, g.out_w, 3});
   uint8_t* dst = out.mutable_data();
   {
@@ -248,7 +250,8 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Engine>(m, "Engine", "A configured preprocessor with its own thread pool.")
       .def(py::init(&make_engine), py::arg("size"), py::arg("resize_mode"), py::arg("interpolation"),
-           py::arg("mean"), py::arg("std"), py::arg("num_threads") = 1, py::arg("simd") = true)
+           py::arg("mean"), py::arg("std"), py::arg("num_threads") = 1, py::arg("simd") = true,
+           py::arg("exact") = true)
       .def_property_readonly("num_threads", &Engine::num_threads)
       .def_property_readonly("kernels", [](const Engine& e) { return std::string(e.kernels().name); })
       .def(

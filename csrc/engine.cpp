@@ -29,7 +29,10 @@ void Engine::run(const std::vector<Item>& items, void* out, bool half) {
   const GeometrySpec& g = config_.geometry;
   std::vector<Plan> plans;
   plans.reserve(items.size());
-  for (const Item& item : items) plans.push_back(compute_plan(item.view.width, item.view.height, g));
+  for (const Item& item : items) {
+    plans.push_back(compute_plan(item.view.width, item.view.height, g));
+    plans.back().fast = !config_.exact;
+  }
   const std::size_t image_elems = static_cast<std::size_t>(3) * g.out_h * g.out_w;
   const std::size_t elem_size = half ? 2 : 4;
 

@@ -21,6 +21,7 @@ struct EngineConfig {
   double std_dev[3] = {0.26862954, 0.26130258, 0.27577711};
   int num_threads = 1;
   bool allow_simd = true;
+  bool exact = true;  // false: int16 weights (fast mode, measured within one level)
 };
 
 struct Item {

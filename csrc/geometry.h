@@ -31,6 +31,7 @@ struct Plan {
   int out_h = 0;
   Filter filter = Filter::Bicubic;
   FillKind fill = FillKind::Zero;
+  bool fast = false;  // int16 weights (opt-in fast mode, not bit-exact)
 };
 
 // Throws std::invalid_argument when open_clip itself would fail (a resize to zero pixels).

@@ -106,8 +106,20 @@ bool vertical_first(int64_t w, int64_t h, int64_t out_w, int64_t out_h) {
   return out_h < h && (h - out_h) > 2 * (w - out_w);
 }
 
-Coeffs axis_coeffs(int64_t in, int64_t resize, Filter f, int64_t first, int count) {
-  return resize == in ? identity_coeffs(first, count) : compute_coeffs(in, resize, f, first, count);
+Coeffs axis_coeffs(int64_t in, int64_t resize, Filter f, int64_t first, int count, bool fast) {
+  if (resize == in) return identity_coeffs(first, count);
+  Coeffs c = compute_coeffs(in, resize, f, first, count);
+  if (fast) quantize_int16(c);
+  return c;
+}
+
+// Fast mode uses int16 weights only when both axes shrink at least 2x (weights <= ~0.5 keep ~15
+// fractional bits; that is the expensive case anyway). Upscaled axes would amplify a one-level
+// difference of the intermediate through the filter's overshoot, and un-premultiplying by a small
+// alpha would magnify it, so those stay exact: measured within one level (tests/core/test_fast.py).
+bool use_fast(const ImageView& img, const Plan& plan) {
+  return plan.fast && !is_alpha_layout(img.layout) && img.width >= 2 * plan.resize_w &&
+         img.height >= 2 * plan.resize_h;
 }
 
 // Runs the two passes for output rows [row_begin, row_end) and hands each finished RGB row to `sink`.
@@ -136,8 +148,9 @@ void run_rows(const ImageView& img, const Plan& plan, const uint8_t fill_rgb[3],
     return;
   }
 
-  const Coeffs hc = axis_coeffs(img.width, plan.resize_w, plan.filter, wx.v0 + plan.left, cw);
-  const Coeffs vc = axis_coeffs(img.height, plan.resize_h, plan.filter, wy.v0 + plan.top, chh);
+  const bool fast = use_fast(img, plan);
+  const Coeffs hc = axis_coeffs(img.width, plan.resize_w, plan.filter, wx.v0 + plan.left, cw, fast);
+  const Coeffs vc = axis_coeffs(img.height, plan.resize_h, plan.filter, wy.v0 + plan.top, chh, fast);
   const int y_first = vc.xmin[0];
   const int y_last = vc.xmin[chh - 1] + vc.taps[chh - 1];
   const int x_first = hc.xmin[0];

@@ -1,5 +1,6 @@
 #include "resample.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -86,6 +87,19 @@ Coeffs compute_coeffs(int64_t in_size, int64_t out_size, Filter filter, int64_t 
   return c;
 }
 
+void quantize_int16(Coeffs& c) {
+  int32_t max_abs = 1;
+  for (int32_t k : c.k) max_abs = std::max(max_abs, k < 0 ? -k : k);
+  int bits = kPrecisionBits;
+  while (bits > 1 && static_cast<int64_t>(0.5 + max_abs * std::ldexp(1.0, bits - kPrecisionBits)) > 32767) --bits;
+  const double scale = std::ldexp(1.0, bits - kPrecisionBits);
+  for (int32_t& k : c.k) k = static_cast<int32_t>(k < 0 ? -0.5 + k * scale : 0.5 + k * scale);
+  c.precision = bits;
+  c.int16 = true;
+  c.packed.clear();
+  c.packed_nc = 0;
+}
+
 Coeffs identity_coeffs(int64_t first, int count) {
   Coeffs c;
   c.first = static_cast<int>(first);
@@ -106,11 +120,11 @@ void horizontal_scalar(const uint8_t* row, std::ptrdiff_t px, const Coeffs& c, i
     const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
     const uint8_t* p = row + static_cast<std::ptrdiff_t>(c.xmin[i] - x_origin) * px;
     int32_t ss[NC];
-    for (int ch = 0; ch < NC; ++ch) ss[ch] = 1 << (kPrecisionBits - 1);
+    for (int ch = 0; ch < NC; ++ch) ss[ch] = 1 << (c.precision - 1);
     const int n = c.taps[i];
     for (int t = 0; t < n; ++t, p += px)
       for (int ch = 0; ch < NC; ++ch) ss[ch] += p[ch] * k[t];
-    for (int ch = 0; ch < NC; ++ch) out[i * NC + ch] = clip8(ss[ch]);
+    for (int ch = 0; ch < NC; ++ch) out[i * NC + ch] = clip8(ss[ch], c.precision);
   }
 }
 
@@ -137,10 +151,10 @@ void resample_row_vertical(const uint8_t* band, std::ptrdiff_t band_stride, int 
   const uint8_t* base = band + static_cast<std::ptrdiff_t>(c.xmin[index] - band_first) * band_stride;
   const int n = c.taps[index];
   for (std::size_t x = 0; x < width_bytes; ++x) {
-    int32_t ss = 1 << (kPrecisionBits - 1);
+    int32_t ss = 1 << (c.precision - 1);
     const uint8_t* p = base + x;
     for (int t = 0; t < n; ++t, p += band_stride) ss += *p * k[t];
-    out[x] = clip8(ss);
+    out[x] = clip8(ss, c.precision);
   }
 }
 

@@ -22,6 +22,8 @@ struct Coeffs {
   int first = 0;          // first output position described
   int count = 0;          // number of output positions
   int ksize = 0;          // stride between the taps of consecutive positions
+  int precision = 22;     // fixed-point bits of `k`: kPrecisionBits (exact) or fewer (fast mode)
+  bool int16 = false;     // every weight fits int16 (set by quantize_int16)
   std::vector<int> xmin;  // first source index read by each position
   std::vector<int> taps;  // number of source indices read by each position
   std::vector<int32_t> k; // count * ksize Q22 weights, zero past `taps`
@@ -34,11 +36,16 @@ struct Coeffs {
 // of a resize from `in_size` to `out_size`. Throws std::length_error if the table would be absurd.
 Coeffs compute_coeffs(int64_t in_size, int64_t out_size, Filter filter, int64_t first, int count);
 
+// Fast mode: requantises the weights to the most bits that keep every weight within int16, as
+// Pillow-SIMD does, so SIMD needs one multiply per tap pair instead of two. Not bit-exact (the
+// weights are rounded to ~15 bits instead of 22); tests/core bound the effect on the output.
+void quantize_int16(Coeffs& c);
+
 // The taps of an unchanged axis (Pillow skips the pass; weight 1.0 in Q22 gives the same pixels).
 Coeffs identity_coeffs(int64_t first, int count);
 
-inline uint8_t clip8(int32_t ss) {
-  const int32_t v = ss >> kPrecisionBits;
+inline uint8_t clip8(int32_t ss, int precision = kPrecisionBits) {
+  const int32_t v = ss >> precision;
   return static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
 }
 

@@ -1,11 +1,12 @@
 // AVX2 versions of the resample passes, bit-identical to the scalar ones.
 //
-// Pillow sums int32 products pix * k with k in Q22, too wide for the int16 multiplies of
-// `_mm256_madd_epi16`. Each weight is split as k = (kh << 11) + kl with kl = k & 2047 and
+// Exact mode: Pillow sums int32 products pix * k with k in Q22, too wide for the int16 multiplies
+// of `_mm256_madd_epi16`. Each weight is split as k = (kh << 11) + kl with kl = k & 2047 and
 // kh = k >> 11 (both fit int16); madd gives the exact products of each half and
 // (madd_h << 11) + madd_l is the exact pix * k sum of the pair. All lane arithmetic is modulo 2^32
 // and Pillow's own int32 total never overflows, so the SIMD total is the same integer as Pillow's,
 // whatever the kernel size or the order of the additions.
+// Fast mode: the weights were requantised to fit int16 (Coeffs::precision < 22), one madd per pair.
 //
 // Compiled for AVX2 per function (target attribute), chosen at run time by select_kernels(): the
 // module itself needs only the x86-64 baseline.
@@ -22,24 +23,32 @@ namespace {
 
 #define PINCLIP_AVX2 __attribute__((target("avx2")))
 
-// Packs the weights of each output position as 4-tap groups of two int16 vectors (kh, kl),
-// laid out to match the byte shuffle of horizontal_pixel(): for 3 and 4 channels, words are
-// (k_t, k_t+1) pairs repeated per channel, taps t, t+1 in the low lane and t+2, t+3 in the high lane.
+bool fits_int16(const Coeffs& c) { return c.int16; }
+
+// Packs the weights of each output position as 4-tap groups of int16 vectors laid out for the byte
+// shuffle of the kernels: (k_t, k_t+1) pairs repeated per channel, taps t, t+1 in the low lane and
+// t+2, t+3 in the high lane. Exact mode stores (kh, kl) per group, fast mode the int16 weights.
 void pack_horizontal(const Coeffs& c, int nc) {
+  const bool split = !fits_int16(c);
+  const int vectors = split ? 2 : 1;
   const int groups = (c.ksize + 3) / 4;
-  c.packed.assign(static_cast<std::size_t>(c.count) * groups * 32, 0);
+  c.packed.assign(static_cast<std::size_t>(c.count) * groups * vectors * 16, 0);
   for (int i = 0; i < c.count; ++i) {
     const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
     for (int g = 0; g < groups; ++g) {
-      int16_t* hi = &c.packed[(static_cast<std::size_t>(i) * groups + g) * 32];
+      int16_t* hi = &c.packed[(static_cast<std::size_t>(i) * groups + g) * vectors * 16];
       int16_t* lo = hi + 16;
       for (int lane = 0; lane < 2; ++lane) {
         for (int pair = 0; pair < 2; ++pair) {
           const int t = 4 * g + 2 * lane + pair;
           const int32_t w = t < c.taps[i] ? k[t] : 0;
           for (int ch = 0; ch < (nc == 3 ? 3 : 4); ++ch) {
-            hi[lane * 8 + ch * 2 + pair] = static_cast<int16_t>(w >> 11);
-            lo[lane * 8 + ch * 2 + pair] = static_cast<int16_t>(w & 2047);
+            if (split) {
+              hi[lane * 8 + ch * 2 + pair] = static_cast<int16_t>(w >> 11);
+              lo[lane * 8 + ch * 2 + pair] = static_cast<int16_t>(w & 2047);
+            } else {
+              hi[lane * 8 + ch * 2 + pair] = static_cast<int16_t>(w);
+            }
           }
         }
       }
@@ -48,45 +57,65 @@ void pack_horizontal(const Coeffs& c, int nc) {
   c.packed_nc = nc;
 }
 
+// The 16 bytes at pixel x are broadcast to both lanes (a load, no shuffle-port uop); the byte
+// shuffle then takes pixels x, x+1 in the low lane and x+2, x+3 in the high lane, as int16 pairs
+// per channel: R0 R1 G0 G1 B0 B1 (A0 A1 | 0 0).
 template <int NC>
+PINCLIP_AVX2 inline __m256i pixel_shuffle() {
+  return NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1, 6, -1, 9, -1, 7, -1,
+                                    10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
+                 : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1, 8, -1, 12, -1, 9, -1,
+                                    13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
+}
+
+// A group at pixel x loads 16 bytes: readable while x + kReach <= in_pixels.
+template <int NC>
+constexpr int kReach = NC == 3 ? 6 : 4;
+
+template <bool Split>
+PINCLIP_AVX2 inline __m256i group_sum(__m256i v, const __m256i* kv) {
+  if (Split) {
+    const __m256i hi = _mm256_madd_epi16(v, _mm256_loadu_si256(kv));
+    const __m256i lo = _mm256_madd_epi16(v, _mm256_loadu_si256(kv + 1));
+    return _mm256_add_epi32(_mm256_slli_epi32(hi, 11), lo);
+  }
+  return _mm256_madd_epi16(v, _mm256_loadu_si256(kv));
+}
+
+template <int NC>
+void horizontal_scalar_pixel(const uint8_t* row, const Coeffs& c, int i, int x0, uint8_t* out) {
+  const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
+  for (int ch = 0; ch < NC; ++ch) {
+    int32_t ss = 1 << (c.precision - 1);
+    for (int t = 0; t < c.taps[i]; ++t) ss += row[(x0 + t) * NC + ch] * k[t];
+    out[i * NC + ch] = clip8(ss, c.precision);
+  }
+}
+
+template <int NC, bool Split>
 PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, int x_origin, int in_pixels, uint8_t* out) {
-  // The 16 bytes at pixel x are broadcast to both lanes (a load, no shuffle-port uop); the byte
-  // shuffle then takes pixels x, x+1 in the low lane and x+2, x+3 in the high lane, as int16
-  // pairs per channel: R0 R1 G0 G1 B0 B1 (A0 A1 | 0 0).
-  const __m256i shuffle = NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
-                                                     6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
-                                  : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
-                                                     8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
-  // A group at pixel x loads 16 bytes: readable while x + (NC == 3 ? 6 : 4) <= in_pixels.
-  constexpr int kReach = NC == 3 ? 6 : 4;
+  const __m256i shuffle = pixel_shuffle<NC>();
+  constexpr int vectors = Split ? 2 : 1;
   const int groups = (c.ksize + 3) / 4;
+  const __m128i bias = _mm_set1_epi32(1 << (c.precision - 1));
+  const __m128i shift = _mm_cvtsi32_si128(c.precision);
   for (int i = 0; i < c.count; ++i) {
     const int x0 = c.xmin[i] - x_origin;
-    const int taps = c.taps[i];
-    const __m256i* kv = reinterpret_cast<const __m256i*>(&c.packed[static_cast<std::size_t>(i) * groups * 32]);
+    const int used = (c.taps[i] + 3) / 4;
+    if (x0 + 4 * (used - 1) + kReach<NC> > in_pixels) {  // a 16-byte load would over-read the row
+      horizontal_scalar_pixel<NC>(row, c, i, x0, out);
+      continue;
+    }
+    const __m256i* kv = reinterpret_cast<const __m256i*>(&c.packed[static_cast<std::size_t>(i) * groups * vectors * 16]);
     __m256i acc = _mm256_setzero_si256();
-    int t = 0;
-    for (; t < taps && x0 + t + kReach <= in_pixels; t += 4) {
-      const uint8_t* p = row + (x0 + t) * NC;
+    for (int g = 0; g < used; ++g) {
+      const uint8_t* p = row + (x0 + 4 * g) * NC;
       const __m256i v = _mm256_shuffle_epi8(
           _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), shuffle);
-      const __m256i hi = _mm256_madd_epi16(v, _mm256_loadu_si256(kv + 2 * (t / 4)));
-      const __m256i lo = _mm256_madd_epi16(v, _mm256_loadu_si256(kv + 2 * (t / 4) + 1));
-      acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_slli_epi32(hi, 11), lo));
+      acc = _mm256_add_epi32(acc, group_sum<Split>(v, kv + vectors * g));
     }
-    const __m256i sum = acc;
-    __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-    if (t < taps) {  // the last pixels of the row, where a 16-byte load would over-read
-      alignas(16) int32_t ss[4];
-      _mm_store_si128(reinterpret_cast<__m128i*>(ss), sum4);
-      const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
-      for (; t < taps; ++t) {
-        const uint8_t* p = row + (x0 + t) * NC;
-        for (int ch = 0; ch < NC; ++ch) ss[ch] += p[ch] * k[t];
-      }
-      sum4 = _mm_load_si128(reinterpret_cast<const __m128i*>(ss));
-    }
-    sum4 = _mm_srai_epi32(_mm_add_epi32(sum4, _mm_set1_epi32(1 << (kPrecisionBits - 1))), kPrecisionBits);
+    __m128i sum4 = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    sum4 = _mm_sra_epi32(_mm_add_epi32(sum4, bias), shift);
     const __m128i words = _mm_packs_epi32(sum4, sum4);  // saturating packs clamp like clip8
     const uint32_t pixel = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(words, words)));
     std::memcpy(out + i * NC, &pixel, NC);
@@ -94,54 +123,40 @@ PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, int x_orig
 }
 
 // Four rows with the same weights: each group of weights is loaded once for the four rows, and
-// the four results are finished together. Outputs whose last group would over-read the row end
-// are computed by the scalar code instead.
-template <int NC>
+// the four results are finished together.
+template <int NC, bool Split>
 PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c, int x_origin, int in_pixels,
                                    uint8_t* const outs[4]) {
-  const __m256i shuffle = NC == 3 ? _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,
-                                                     6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1)
-                                  : _mm256_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1,
-                                                     8, -1, 12, -1, 9, -1, 13, -1, 10, -1, 14, -1, 11, -1, 15, -1);
-  constexpr int kReach = NC == 3 ? 6 : 4;
+  const __m256i shuffle = pixel_shuffle<NC>();
+  constexpr int vectors = Split ? 2 : 1;
   const int groups = (c.ksize + 3) / 4;
-  const __m256i bias = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
+  const __m256i bias = _mm256_set1_epi32(1 << (c.precision - 1));
+  const __m128i shift = _mm_cvtsi32_si128(c.precision);
   for (int i = 0; i < c.count; ++i) {
     const int x0 = c.xmin[i] - x_origin;
-    const int taps = c.taps[i];
-    const int used = (taps + 3) / 4;
-    if (x0 + 4 * (used - 1) + kReach > in_pixels) {
-      for (int r = 0; r < 4; ++r) {
-        const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
-        for (int ch = 0; ch < NC; ++ch) {
-          int32_t ss = 1 << (kPrecisionBits - 1);
-          for (int t = 0; t < taps; ++t) ss += rows[r][(x0 + t) * NC + ch] * k[t];
-          outs[r][i * NC + ch] = clip8(ss);
-        }
-      }
+    const int used = (c.taps[i] + 3) / 4;
+    if (x0 + 4 * (used - 1) + kReach<NC> > in_pixels) {
+      for (int r = 0; r < 4; ++r) horizontal_scalar_pixel<NC>(rows[r], c, i, x0, outs[r]);
       continue;
     }
-    const __m256i* kv = reinterpret_cast<const __m256i*>(&c.packed[static_cast<std::size_t>(i) * groups * 32]);
+    const __m256i* kv = reinterpret_cast<const __m256i*>(&c.packed[static_cast<std::size_t>(i) * groups * vectors * 16]);
     __m256i acc[4];
     for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_si256();
     for (int g = 0; g < used; ++g) {
-      const __m256i kh = _mm256_loadu_si256(kv + 2 * g);
-      const __m256i kl = _mm256_loadu_si256(kv + 2 * g + 1);
       const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(x0 + 4 * g) * NC;
       for (int r = 0; r < 4; ++r) {
-        const uint8_t* p = rows[r] + off;
         const __m256i v = _mm256_shuffle_epi8(
-            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), shuffle);
-        const __m256i part = _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(v, kh), 11), _mm256_madd_epi16(v, kl));
-        acc[r] = _mm256_add_epi32(acc[r], part);
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + off))), shuffle);
+        acc[r] = _mm256_add_epi32(acc[r], group_sum<Split>(v, kv + vectors * g));
       }
     }
-    const __m256i* s = acc;
     // [row0 | row1] and [row2 | row3]: add the two lanes of each row.
-    __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(s[0], s[1], 0x20), _mm256_permute2x128_si256(s[0], s[1], 0x31));
-    __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(s[2], s[3], 0x20), _mm256_permute2x128_si256(s[2], s[3], 0x31));
-    s01 = _mm256_srai_epi32(_mm256_add_epi32(s01, bias), kPrecisionBits);
-    s23 = _mm256_srai_epi32(_mm256_add_epi32(s23, bias), kPrecisionBits);
+    __m256i s01 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[0], acc[1], 0x20),
+                                   _mm256_permute2x128_si256(acc[0], acc[1], 0x31));
+    __m256i s23 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[2], acc[3], 0x20),
+                                   _mm256_permute2x128_si256(acc[2], acc[3], 0x31));
+    s01 = _mm256_sra_epi32(_mm256_add_epi32(s01, bias), shift);
+    s23 = _mm256_sra_epi32(_mm256_add_epi32(s23, bias), shift);
     const __m256i words = _mm256_packs_epi32(s01, s23);  // lane 0: row0, row2; lane 1: row1, row3
     const __m256i bytes = _mm256_packus_epi16(words, words);
     const uint32_t px[4] = {static_cast<uint32_t>(_mm256_extract_epi32(bytes, 0)),
@@ -149,6 +164,52 @@ PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c
                             static_cast<uint32_t>(_mm256_extract_epi32(bytes, 1)),
                             static_cast<uint32_t>(_mm256_extract_epi32(bytes, 5))};
     for (int r = 0; r < 4; ++r) std::memcpy(outs[r] + i * NC, &px[r], NC);
+  }
+}
+
+template <bool Split>
+PINCLIP_AVX2 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::size_t width_bytes, const int32_t* k,
+                               int taps, int precision, uint8_t* out) {
+  const __m256i bias = _mm256_set1_epi32(1 << (precision - 1));
+  const __m128i shift = _mm_cvtsi32_si128(precision);
+  std::size_t x = 0;
+  for (; x + 16 <= width_bytes; x += 16) {
+    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+    for (int t = 0; t < taps; t += 2) {
+      const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + t * stride + x)));
+      const __m256i b = t + 1 < taps ? _mm256_cvtepu8_epi16(_mm_loadu_si128(
+                                           reinterpret_cast<const __m128i*>(base + (t + 1) * stride + x)))
+                                     : _mm256_setzero_si256();
+      const int32_t k0 = k[t];
+      const int32_t k1 = t + 1 < taps ? k[t + 1] : 0;
+      const __m256i lo = _mm256_unpacklo_epi16(a, b);  // x 0-3, 8-11 as (row t, row t+1) pairs
+      const __m256i hi = _mm256_unpackhi_epi16(a, b);  // x 4-7, 12-15
+      if (Split) {
+        const __m256i kh = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1 >> 11) << 16) |
+                                                                  (static_cast<uint32_t>(k0 >> 11) & 0xffffu)));
+        const __m256i kl = _mm256_set1_epi32(((k1 & 2047) << 16) | (k0 & 2047));
+        acc_lo = _mm256_add_epi32(acc_lo, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(lo, kh), 11),
+                                                           _mm256_madd_epi16(lo, kl)));
+        acc_hi = _mm256_add_epi32(acc_hi, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(hi, kh), 11),
+                                                           _mm256_madd_epi16(hi, kl)));
+      } else {
+        const __m256i kk = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1) << 16) |
+                                                                  (static_cast<uint32_t>(k0) & 0xffffu)));
+        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(lo, kk));
+        acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(hi, kk));
+      }
+    }
+    const __m256i s_lo = _mm256_sra_epi32(_mm256_add_epi32(acc_lo, bias), shift);
+    const __m256i s_hi = _mm256_sra_epi32(_mm256_add_epi32(acc_hi, bias), shift);
+    // Saturating packs clamp to [0, 255] exactly like clip8; the lane order comes back to x 0..15.
+    const __m256i words = _mm256_packs_epi32(s_lo, s_hi);
+    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + x), _mm256_castsi256_si128(bytes));
+  }
+  for (; x < width_bytes; ++x) {
+    int32_t ss = 1 << (precision - 1);
+    for (int t = 0; t < taps; ++t) ss += base[t * stride + x] * k[t];
+    out[x] = clip8(ss, precision);
   }
 }
 
@@ -161,10 +222,13 @@ void horizontal_avx2(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, co
     return;
   }
   if (c.packed_nc != nc) pack_horizontal(c, nc);
+  const bool split = !fits_int16(c);
   if (nc == 3) {
-    horizontal_row<3>(row, c, x_origin, in_pixels, out);
+    split ? horizontal_row<3, true>(row, c, x_origin, in_pixels, out)
+          : horizontal_row<3, false>(row, c, x_origin, in_pixels, out);
   } else {
-    horizontal_row<4>(row, c, x_origin, in_pixels, out);
+    split ? horizontal_row<4, true>(row, c, x_origin, in_pixels, out)
+          : horizontal_row<4, false>(row, c, x_origin, in_pixels, out);
   }
 }
 
@@ -175,61 +239,25 @@ void horizontal4_avx2(const uint8_t* const rows[4], std::ptrdiff_t pixel_stride,
     return;
   }
   if (c.packed_nc != nc) pack_horizontal(c, nc);
+  const bool split = !fits_int16(c);
   if (nc == 3) {
-    horizontal_rows4<3>(rows, c, x_origin, in_pixels, outs);
+    split ? horizontal_rows4<3, true>(rows, c, x_origin, in_pixels, outs)
+          : horizontal_rows4<3, false>(rows, c, x_origin, in_pixels, outs);
   } else {
-    horizontal_rows4<4>(rows, c, x_origin, in_pixels, outs);
+    split ? horizontal_rows4<4, true>(rows, c, x_origin, in_pixels, outs)
+          : horizontal_rows4<4, false>(rows, c, x_origin, in_pixels, outs);
   }
 }
-
-namespace {
-
-PINCLIP_AVX2 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::size_t width_bytes,
-                               const int32_t* k, int taps, uint8_t* out) {
-  const __m256i bias = _mm256_set1_epi32(1 << (kPrecisionBits - 1));
-  std::size_t x = 0;
-  for (; x + 16 <= width_bytes; x += 16) {
-    __m256i h_lo = _mm256_setzero_si256(), h_hi = _mm256_setzero_si256();
-    __m256i l_lo = _mm256_setzero_si256(), l_hi = _mm256_setzero_si256();
-    for (int t = 0; t < taps; t += 2) {
-      const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + t * stride + x)));
-      const __m256i b = t + 1 < taps ? _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                                           reinterpret_cast<const __m128i*>(base + (t + 1) * stride + x)))
-                                     : _mm256_setzero_si256();
-      const int32_t k1 = t + 1 < taps ? k[t + 1] : 0;
-      const __m256i kh = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1 >> 11) << 16) |
-                                                                (static_cast<uint32_t>(k[t] >> 11) & 0xffffu)));
-      const __m256i kl = _mm256_set1_epi32(((k1 & 2047) << 16) | (k[t] & 2047));
-      const __m256i lo = _mm256_unpacklo_epi16(a, b);  // x 0-3, 8-11 as (row t, row t+1) pairs
-      const __m256i hi = _mm256_unpackhi_epi16(a, b);  // x 4-7, 12-15
-      h_lo = _mm256_add_epi32(h_lo, _mm256_madd_epi16(lo, kh));
-      h_hi = _mm256_add_epi32(h_hi, _mm256_madd_epi16(hi, kh));
-      l_lo = _mm256_add_epi32(l_lo, _mm256_madd_epi16(lo, kl));
-      l_hi = _mm256_add_epi32(l_hi, _mm256_madd_epi16(hi, kl));
-    }
-    __m256i s_lo = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(h_lo, 11), l_lo), bias);
-    __m256i s_hi = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(h_hi, 11), l_hi), bias);
-    s_lo = _mm256_srai_epi32(s_lo, kPrecisionBits);
-    s_hi = _mm256_srai_epi32(s_hi, kPrecisionBits);
-    // Saturating packs clamp to [0, 255] exactly like clip8; the lane order comes back to x 0..15.
-    const __m256i words = _mm256_packs_epi32(s_lo, s_hi);
-    const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + x), _mm256_castsi256_si128(bytes));
-  }
-  for (; x < width_bytes; ++x) {
-    int32_t ss = 1 << (kPrecisionBits - 1);
-    for (int t = 0; t < taps; ++t) ss += base[t * stride + x] * k[t];
-    out[x] = clip8(ss);
-  }
-}
-
-}  // namespace
 
 void vertical_avx2(const uint8_t* band, std::ptrdiff_t band_stride, int band_first, std::size_t width_bytes,
                    const Coeffs& c, int index, uint8_t* out) {
   const int32_t* k = &c.k[static_cast<std::size_t>(index) * c.ksize];
   const uint8_t* base = band + static_cast<std::ptrdiff_t>(c.xmin[index] - band_first) * band_stride;
-  vertical_row(base, band_stride, width_bytes, k, c.taps[index], out);
+  if (fits_int16(c)) {
+    vertical_row<false>(base, band_stride, width_bytes, k, c.taps[index], c.precision, out);
+  } else {
+    vertical_row<true>(base, band_stride, width_bytes, k, c.taps[index], c.precision, out);
+  }
 }
 
 }  // namespace pinclip

@@ -21,6 +21,7 @@ class Engine:
         std: list[float],
         num_threads: int = 1,
         simd: bool = True,
+        exact: bool = True,
     ) -> None: ...
     @property
     def num_threads(self) -> int: ...
