@@ -10,8 +10,10 @@ LayerNorm) stays in float via an `IgnoredScope`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,26 @@ def _head_names(model: Any) -> list[str]:
     norm_types = {"MVN", "LayerNormalization", "NormalizeL2"}
     last_norm = max((i for i, op in enumerate(ops) if op.get_type_name() in norm_types), default=-1)
     return [op.get_friendly_name() for op in ops[last_norm + 1 :] if op.get_type_name() == "MatMul"]
+
+
+@contextlib.contextmanager
+def _nncf_output_to_stderr() -> Iterator[None]:
+    """NNCF prints progress bars and INFO lines to stdout; during quantisation send them to stderr
+    (stdout carries `pinclip` results). Restored afterwards."""
+    import logging as _logging
+
+    nncf_logger = _logging.getLogger("nncf")
+    handlers = [h for h in nncf_logger.handlers if isinstance(h, _logging.StreamHandler)]
+    previous = [h.stream for h in handlers]
+    try:
+        for handler in handlers:
+            if handler.stream in (sys.stdout, sys.__stdout__):
+                handler.setStream(sys.stderr)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.setStream(stream)
 
 
 def _auc_validation(batch_size: int) -> Callable[[Any, Any], float]:
@@ -80,22 +102,23 @@ def quantize_openvino(
     subset = source.num_batches
     common = {"subset_size": subset, "model_type": nncf.ModelType.TRANSFORMER, "ignored_scope": ignored}
     try:
-        if validation is not None:
-            inputs, labels = validation
-            step = source.batch_size
-            items = [(inputs[i : i + step], labels[i : i + step]) for i in range(0, len(inputs), step)]
-            quantized = nncf.quantize_with_accuracy_control(
-                model,
-                source.nncf_dataset(),
-                nncf.Dataset(items, lambda item: item[0]),
-                validation_fn=_auc_validation(step),
-                max_drop=max_drop,
-                drop_type=nncf.DropType.ABSOLUTE,
-                **common,
-            )
-        else:
-            quantized = nncf.quantize(model, source.nncf_dataset(), **common)
-        ov.save_model(quantized, str(xml_path), compress_to_fp16=False)
+        with _nncf_output_to_stderr():
+            if validation is not None:
+                inputs, labels = validation
+                step = source.batch_size
+                items = [(inputs[i : i + step], labels[i : i + step]) for i in range(0, len(inputs), step)]
+                quantized = nncf.quantize_with_accuracy_control(
+                    model,
+                    source.nncf_dataset(),
+                    nncf.Dataset(items, lambda item: item[0]),
+                    validation_fn=_auc_validation(step),
+                    max_drop=max_drop,
+                    drop_type=nncf.DropType.ABSOLUTE,
+                    **common,
+                )
+            else:
+                quantized = nncf.quantize(model, source.nncf_dataset(), **common)
+            ov.save_model(quantized, str(xml_path), compress_to_fp16=False)
     except Exception as exc:
         raise ExportError(f"NNCF INT8 quantisation of {fp32_xml} failed: {exc}") from exc
     fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())

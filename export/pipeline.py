@@ -14,9 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +27,11 @@ from pinclip_sdk.export.provenance import checkpoint_provenance, library_version
 from pinclip_sdk.export.report import write_report
 from pinclip_sdk.export.runners import open_file
 
-from pinclip_sdk.bundle import Bundle, BundleWriter, Threshold, sha256_file
+from pinclip_sdk.bundle import Bundle, BundleWriter, Threshold
 
 _logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-
-
-@dataclass
-class ExportResult:
-    """What one export produced (also returned on gate failure inside the error's report)."""
-
-    bundle: Bundle | None
-    report: dict[str, Any] = field(default_factory=dict)
 
 
 def _noop(_: str) -> None:
@@ -84,10 +74,8 @@ def export_detector(
     builder = ArtifactBuilder(detector, writer, config, model_id, progress)
     try:
         report = _build_and_gate(builder, detector, config, model_id, progress)
-    except BaseException:
+    finally:
         builder.close()
-        raise
-    builder.close()
     progress("writing manifest")
     provenance = {
         **(provenance or {}),
@@ -156,12 +144,3 @@ def _default_model_id(output: Path, provenance: dict[str, Any]) -> str:
     stem = output.name.removesuffix(".pinclip") or "pinclip"
     weights = provenance.get("checkpoint", {}).get("weights_sha256", "")
     return f"{stem}-{weights[:8]}" if weights else stem
-
-
-def copy_artifact_file(source: Path, target: Path) -> Path:
-    """Copy a file into the bundle (used when two artifacts share one graph)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    if sha256_file(source) != sha256_file(target):
-        raise OSError(f"copy of {source} to {target} is not identical")
-    return target

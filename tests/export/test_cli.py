@@ -114,3 +114,25 @@ def test_unknown_target_is_a_usage_error(checkpoint: Path, tmp_path: Path, capsy
 def test_int8_without_calibration_data_is_refused(checkpoint: Path, tmp_path: Path, capsys) -> None:
     assert main(["export", str(checkpoint), "-o", str(tmp_path / "y.pinclip"), "--int8"]) == 1
     assert "INT8 needs calibration images" in capsys.readouterr().err
+
+
+def test_export_triton_format(workdir: Path, checkpoint: Path, capsys) -> None:
+    repository = workdir / "triton_repo"
+    argv = [
+        "export",
+        str(checkpoint),
+        "-o",
+        str(repository),
+        "--format",
+        "triton",
+        "--targets",
+        "onnxruntime",
+    ]
+    assert main([*argv, "--no-fp16"]) == 0
+    out = capsys.readouterr().out
+    assert f"tritonserver --model-repository {repository}" in out
+    bundle = workdir / "triton_repo.pinclip"
+    assert {a.name for a in Bundle.load(bundle).artifacts} == {"onnxruntime-fp32"}
+    configs = list(repository.glob("*/config.pbtxt"))
+    assert configs
+    assert "dynamic_batching" in configs[0].read_text()
