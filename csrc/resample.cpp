@@ -167,10 +167,17 @@ void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, in
 void horizontal4_avx2(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const[4]);
 void vertical_avx2(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 #endif
+#if defined(__aarch64__)
+void horizontal_neon(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
+void horizontal4_neon(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const[4]);
+void vertical_neon(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
+#endif
 
 Kernels select_kernels(bool allow_simd) {
 #if defined(PINCLIP_HAVE_AVX2)
   if (allow_simd && __builtin_cpu_supports("avx2")) return Kernels{horizontal_avx2, horizontal4_avx2, vertical_avx2, "avx2"};
+#elif defined(__aarch64__)
+  if (allow_simd) return Kernels{horizontal_neon, horizontal4_neon, vertical_neon, "neon"};  // baseline on aarch64
 #else
   (void)allow_simd;
 #endif

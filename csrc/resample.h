@@ -28,7 +28,8 @@ struct Coeffs {
   std::vector<int> taps;  // number of source indices read by each position
   std::vector<int32_t> k; // count * ksize Q22 weights, zero past `taps`
   // SIMD layout of `k`, built on first use by the kernels for a channel count (see resample_avx2.cpp).
-  mutable std::vector<int16_t> packed;
+  mutable std::vector<int16_t> packed;    // AVX2: int16 weight vectors
+  mutable std::vector<int32_t> packed32;  // NEON: weights padded to 8 taps
   mutable int packed_nc = 0;
 };
 
