@@ -46,7 +46,12 @@ def test_native_simd_kernels_equal_scalar(tmp_path):
     compiler = shutil.which("g++")
     if not compiler:
         pytest.skip("no g++")
-    out = _build_and_run(
-        compiler, ["-DPINCLIP_HAVE_AVX2=1", str(CSRC / "resample_avx2.cpp")], [], tmp_path / "native"
-    )
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        extra = ["-DPINCLIP_HAVE_AVX2=1", str(CSRC / "resample_avx2.cpp")]
+    elif machine in ("aarch64", "arm64"):
+        extra = [str(CSRC / "resample_neon.cpp")]
+    else:
+        pytest.skip(f"no SIMD kernels for {machine}")
+    out = _build_and_run(compiler, extra, [], tmp_path / "native")
     assert ", 0 failures" in out
