@@ -116,6 +116,7 @@ def test_summary_reports_sharpness_and_sources(tiny_proxy):
         assert fam.sharpness_fake > 0
         assert 0 < fam.sharpness_ratio < 20  # 8 generator steps: not yet sharp, but measured
         assert fam.generator_parameters > 1000
+        assert fam.detail_retained > 0
     assert len(summary.sources) >= 6
     assert "CC BY 2.0" in (root / "SOURCES.md").read_text(encoding="utf-8")
     assert "| denoiser |" in summary.sharpness_table()

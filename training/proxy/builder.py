@@ -97,6 +97,8 @@ def _build_family(
     bar.set_description(f"proxy: write {family}")
     written: dict[int, list[Path]] = {0: [], 1: []}
     counts: dict[str, int] = {}
+    sources_sharpness: list[float] = []
+    fakes_sharpness: list[float] = []
     lo, hi = cfg.jpeg_quality
     for split_index, split in enumerate(SPLITS):
         count = cfg.train_per_class if split == "train" else cfg.val_per_class
@@ -106,7 +108,9 @@ def _build_family(
             regions = pool.regions[(group, split)]
             crops, photos = sources.sample_crops(regions, count, cfg.size, cfg.max_scale, rng)
             if label == 1:
+                sources_sharpness += [sharpness.laplacian_energy(c) for c in crops]
                 crops = fit.synthesize(model, crops, seed=int(rng.integers(2**31)))
+                fakes_sharpness += [sharpness.laplacian_energy(c) for c in crops]
             qualities = rng.integers(lo, hi + 1, size=count)  # same distribution for both classes
             directory = subset_dir(root, family) / split / CLASS_DIRS[label]
             paths = _write_jpegs(crops, directory, f"{family}_{split}_{CLASS_DIRS[label]}", qualities)
@@ -125,6 +129,7 @@ def _build_family(
         train_seconds=round(train_seconds, 2),
         sharpness_real=sharpness.mean_sharpness(written[0]),
         sharpness_fake=sharpness.mean_sharpness(written[1]),
+        detail_retained=float(np.mean(fakes_sharpness) / max(np.mean(sources_sharpness), 1e-12)),
     )
     logger.info(
         "proxy family %s: generator loss %.4f, sharpness fake/real %.2f", family, loss, stats.sharpness_ratio

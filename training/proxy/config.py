@@ -98,6 +98,7 @@ class FamilyStats:
     train_seconds: float
     sharpness_real: float
     sharpness_fake: float
+    detail_retained: float  # mean |Laplacian| of fakes over that of their own source crops, before JPEG
 
     @property
     def sharpness_ratio(self) -> float:
@@ -140,14 +141,19 @@ class ProxySummary:
         )
 
     def sharpness_table(self) -> str:
-        """Markdown table of the per-family sharpness statistic (mean |Laplacian| on the decoded JPEGs)."""
+        """Markdown table of the per-family sharpness statistic (mean |Laplacian|).
+
+        `fake / real` compares the files as written (decoded JPEGs, both splits): the shortcut a
+        detector could use. `fake / own source` compares each fake with the crop it was made from,
+        before JPEG: the detail the generator itself loses, free of content differences.
+        """
         lines = [
-            "| family | generator | sharpness real | sharpness fake | fake / real |",
-            "|---|---|---:|---:|---:|",
+            "| family | generator | sharpness real | sharpness fake | fake / real | fake / own source |",
+            "|---|---|---:|---:|---:|---:|",
         ]
         for fam in self.families:
             lines.append(
                 f"| {fam.family} | {fam.description} | {fam.sharpness_real:.4f} | "
-                f"{fam.sharpness_fake:.4f} | {fam.sharpness_ratio:.2f} |"
+                f"{fam.sharpness_fake:.4f} | {fam.sharpness_ratio:.2f} | {fam.detail_retained:.2f} |"
             )
         return "\n".join(lines)

@@ -8,10 +8,12 @@ split is then scored, giving per-family real / fake accuracy, accuracy and AP an
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,8 @@ class RunSpec:
         image_size: model input size (the proxy images' size).
         calib_fraction: share of the family's train reals held out to choose the threshold.
         target_fpr: false-positive rate the threshold is chosen for on the held-out reals.
+        threads: torch intra-op threads while training and scoring (1: the tiny model gains little
+            from more, and on a busy CPU thread hand-offs cost more than the work).
     """
 
     family: str = "tconv"
@@ -60,6 +64,7 @@ class RunSpec:
     image_size: int = 64
     calib_fraction: float = 0.2
     target_fpr: float = 0.05
+    threads: int = 1
 
     @property
     def name(self) -> str:
@@ -76,6 +81,19 @@ class RunOutcome:
     train_samples: int
     train_seconds: float
     final_loss: float
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with `threads` torch intra-op threads, restoring the previous setting."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def family_dir(proxy_root: str | Path, family: str) -> Path:
@@ -153,7 +171,8 @@ def train_run(
     manifest = write_manifest(train, run_dir / "train_manifest.csv")
     config = train_config(spec, manifest, run_dir / "run", progress=progress)
     started = time.perf_counter()
-    result = trainer.train(config)
+    with torch_threads(spec.threads):
+        result = trainer.train(config)
     seconds = time.perf_counter() - started
     tail = result.losses[-max(1, len(result.losses) // 10) :]
     return RunOutcome(spec, result.last_checkpoint, calib, len(train), seconds, float(np.mean(tail)))
@@ -165,6 +184,11 @@ def evaluate_run(outcome: RunOutcome, proxy_root: str | Path, *, progress: bool 
     Returns `metrics.detection_metrics`'s dict plus `calibration` (threshold logit, target and
     achieved FPR on the held-out reals).
     """
+    with torch_threads(outcome.spec.threads):
+        return _evaluate(outcome, proxy_root, progress)
+
+
+def _evaluate(outcome: RunOutcome, proxy_root: str | Path, progress: bool) -> dict[str, Any]:
     from pinclip_sdk.training import checkpoint, data, evaluate, metrics
 
     model, _ = checkpoint.load_model(outcome.checkpoint)

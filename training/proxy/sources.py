@@ -3,9 +3,11 @@
 The proxy benchmark must build offline, so its real images come from the sample photographs that
 scikit-image, scikit-learn and matplotlib install with themselves. Each photo is cut once along its
 long axis into a train region (the first 70%) and a val region (the rest), so no pixel is shared
-between the splits, and the photos are dealt into two groups, A and B. Reals come from group A in
-`train` and from group B in `val`; fakes are generated from the other group. Content therefore never
-gives the answer: a detector that memorised which scenes were real in `train` is wrong in `val`.
+between the splits, and the photos are dealt into two groups, A and B, balanced for sharpness (a
+snake draft over the photos ranked by mean |Laplacian|, so neither class is systematically sharper).
+Reals come from group A in `train` and from group B in `val`; fakes are generated from the other
+group. Content therefore never gives the answer: a detector that memorised which scenes were real in
+`train` is wrong in `val`.
 """
 
 from __future__ import annotations
@@ -71,7 +73,6 @@ def _matplotlib(filename: str) -> Callable[[], np.ndarray]:
 
 _CC0 = "CC0 1.0"
 _PD = "public domain"
-# Ordered so that dealing alternately into groups A and B balances colour and grey, indoor and outdoor.
 SOURCES: tuple[SourcePhoto, ...] = (
     SourcePhoto(
         "astronaut", "scikit-image", "NASA (Eileen Collins), NASA Great Images", _PD, _skimage("astronaut")
@@ -151,8 +152,17 @@ def _split_regions(name: str, pixels: np.ndarray) -> dict[str, Region]:
     return {"train": Region(name, pixels[:cut]), "val": Region(name, pixels[cut:])}
 
 
+def photo_sharpness(pixels: np.ndarray) -> float:
+    """Mean |Laplacian| of the photo at half size (about the typical crop scale), for group balancing."""
+    from pinclip_sdk.training.proxy.sharpness import laplacian_energy
+
+    height, width = pixels.shape[:2]
+    half = Image.fromarray(pixels).resize((max(1, width // 2), max(1, height // 2)), Image.Resampling.BICUBIC)
+    return laplacian_energy(np.asarray(half))
+
+
 def load_sources(min_side: int) -> SourcePool:
-    """Load every available source photo, split it into train/val regions and deal it into groups A/B.
+    """Load every available source photo, split it into train/val regions, deal it into groups A/B.
 
     Args:
         min_side: smallest usable region side (the image size); smaller regions are left out.
@@ -160,8 +170,7 @@ def load_sources(min_side: int) -> SourcePool:
     Raises:
         DatasetError: when fewer than `MIN_SOURCES_PER_GROUP` photos per group are available.
     """
-    loaded: list[SourcePhoto] = []
-    regions: dict[tuple[str, str], list[Region]] = {(g, s): [] for g in "AB" for s in ("train", "val")}
+    usable: list[tuple[float, SourcePhoto, dict[str, Region]]] = []
     for photo in SOURCES:
         try:
             pixels = _as_rgb(photo.load(), photo.name)
@@ -172,7 +181,12 @@ def load_sources(min_side: int) -> SourcePool:
         if min(min(part.pixels.shape[:2]) for part in parts.values()) < min_side:
             logger.warning("source photo %s too small for %d-px crops, left out", photo.name, min_side)
             continue
-        group = "AB"[len(loaded) % 2]
+        usable.append((photo_sharpness(pixels), photo, parts))
+    usable.sort(key=lambda item: (item[0], item[1].name))
+    loaded: list[SourcePhoto] = []
+    regions: dict[tuple[str, str], list[Region]] = {(g, s): [] for g in "AB" for s in ("train", "val")}
+    for rank, (_, photo, parts) in enumerate(usable):
+        group = "ABBA"[rank % 4]  # snake draft: both groups get a similar spread of sharpness
         loaded.append(photo)
         for split, region in parts.items():
             regions[(group, split)].append(region)
