@@ -1,0 +1,45 @@
+"""CI smoke test of the main job: the whole quickstart pipeline at reduced size (~1-2 minutes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pinclip_sdk.training import quickstart
+
+from pinclip_sdk import Bundle
+
+
+@pytest.mark.slow
+def test_quickstart_smoke_runs_the_whole_pipeline(tmp_path, capsys):
+    out = tmp_path / "qs"
+    assert quickstart.main(["--smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for banner in ("[1/5] build the proxy benchmark", "[3/5] export", "[5/5] Detector"):
+        assert banner in printed
+    assert "NOT a real-world detector" in printed
+    assert "--set model.backbone=ViT-L-14 --set model.pretrained=openai" in printed
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["mode"] == "smoke"
+    assert set(report["int8_agreement"]) == {"onnxruntime", "openvino"}
+    assert all(value >= 0.99 for value in report["int8_agreement"].values())
+    families = report["metrics"]["onnxruntime-int8"]["generators"]
+    assert set(families) == {
+        f"proxy_{f}" for f in ("tconv", "pixelshuffle", "bilinear", "nearest", "denoiser")
+    }
+    assert report["metrics"]["onnxruntime-fp32"]["mean"]["n_generators"] == 5
+    assert set(report["latency_median_ms"]["openvino-int8"]) == {"decode", "preprocess", "inference"}
+    assert report["threshold"]["method"] == "target_fpr"
+
+    bundle = Bundle.load(out / "model.pinclip")
+    assert {a.name for a in bundle.artifacts} >= {
+        "onnxruntime-fp32",
+        "onnxruntime-int8",
+        "openvino-fp32",
+        "openvino-int8",
+    }
+    assert bundle.manifest.threshold.value == pytest.approx(report["threshold_p_fake"])
+    markdown = (out / "report.md").read_text()
+    assert "| **mean** |" in markdown
+    assert "proxy_tconv (train)" in markdown
