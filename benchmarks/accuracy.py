@@ -1,6 +1,6 @@
 """Accuracy on the offline proxy benchmark: the train-on-one-family protocol and the PiN ablation.
 
-    python benchmarks/accuracy.py [--work bench_accuracy] [--seeds 0,1,2] [--steps 300] [--family tconv]
+    python benchmarks/accuracy.py [--work bench_accuracy] [--seeds 0,1,2] [--steps 2400] [--family tconv]
 
 Protocol (the shape of the paper's GenImage table): train on one generator family's `train` split,
 choose the threshold on reals held out from that split for a target FPR (never on test labels),
@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path("bench_accuracy"), help="work folder (proxy, runs)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
-    parser.add_argument("--steps", type=int, default=300, help="training steps per run (default 300)")
+    parser.add_argument("--steps", type=int, default=2400, help="training steps per run (default 2400)")
     parser.add_argument("--family", default="tconv", help="family trained on (default tconv)")
     parser.add_argument("--proxy-seed", type=int, default=0, help="seed of the proxy build (default 0)")
     parser.add_argument(

@@ -59,7 +59,7 @@ def make_plan(smoke: bool, seed: int, family: str, steps: int | None) -> Plan:
         run = RunSpec(family=family, seed=seed, steps=steps or 40, batch_size=16, image_size=32)
         return Plan(proxy, run, calib_size=32, target_fpr=0.1)
     proxy = ProxyConfig(seed=seed)
-    run = RunSpec(family=family, seed=seed, steps=steps or 600, batch_size=32, image_size=proxy.size)
+    run = RunSpec(family=family, seed=seed, steps=steps or 2400, batch_size=32, image_size=proxy.size)
     return Plan(proxy, run, calib_size=256, target_fpr=0.05)
 
 
@@ -101,7 +101,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="reduced sizes: the same pipeline in ~2 minutes")
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy build and the training run")
     parser.add_argument("--family", default="tconv", help="generator family to train on (default tconv)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default 600; smoke 40)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default 2400; smoke 40)")
     parser.add_argument("--force", action="store_true", help="rebuild the proxy benchmark even if cached")
     return parser.parse_args(argv)
 

@@ -39,9 +39,6 @@ PROVENANCE_NAME = "provenance.csv"
 MARKER_NAME = ".proxy_building.json"
 SPLITS = ("train", "val")
 CLASS_DIRS = {0: "nature", 1: "ai"}
-# which photo group reals / fakes come from, per split: swapped between splits (see `sources`)
-REAL_GROUP = {"train": "A", "val": "B"}
-FAKE_GROUP = {"train": "B", "val": "A"}
 FIT_CROPS = 512  # real crops each generator is trained on (patches are drawn from them)
 
 
@@ -104,8 +101,7 @@ def _build_family(
         count = cfg.train_per_class if split == "train" else cfg.val_per_class
         for label in (0, 1):
             rng = _rng(cfg.seed, family_index, split_index, label)
-            group = (REAL_GROUP if label == 0 else FAKE_GROUP)[split]
-            regions = pool.regions[(group, split)]
+            regions = pool.regions[split]  # the same regions for both classes (see `sources`)
             crops, photos = sources.sample_crops(regions, count, cfg.size, cfg.max_scale, rng)
             if label == 1:
                 sources_sharpness += [sharpness.laplacian_energy(c) for c in crops]
@@ -154,7 +150,7 @@ def _credits(pool: sources.SourcePool) -> str:
 def _build(root: Path, cfg: ProxyConfig, show_progress: bool) -> ProxySummary:
     started = time.perf_counter()
     pool = sources.load_sources(cfg.size)
-    fit_regions = pool.regions[("A", "train")] + pool.regions[("B", "train")]
+    fit_regions = pool.regions["train"]
     fit_crops, _ = sources.sample_crops(fit_regions, FIT_CROPS, cfg.size, cfg.max_scale, _rng(cfg.seed, 9999))
     per_family = cfg.generator_steps + 2 * (cfg.train_per_class + cfg.val_per_class)
     summary = ProxySummary(

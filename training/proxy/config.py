@@ -9,7 +9,7 @@ from typing import Any
 from pinclip_sdk.errors import ConfigError
 
 # Bump when a change to the builder changes its output for the same parameters, so caches rebuild.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: reals and fake sources are crops of the same regions
 
 # family name -> what its generator is; the order is the folder order and the generator seed order
 FAMILIES: dict[str, str] = {
@@ -42,7 +42,7 @@ class ProxyConfig:
 
     seed: int = 0
     size: int = 64
-    train_per_class: int = 400
+    train_per_class: int = 2000
     val_per_class: int = 150
     families: tuple[str, ...] = tuple(FAMILIES)
     generator_steps: int = 400

@@ -58,7 +58,7 @@ class RunSpec:
     noise: str = "pin"
     finetune: str = "full"
     seed: int = 0
-    steps: int = 300
+    steps: int = 2400
     batch_size: int = 32
     lr: float = 1e-3
     image_size: int = 64

@@ -3,11 +3,11 @@
 The proxy benchmark must build offline, so its real images come from the sample photographs that
 scikit-image, scikit-learn and matplotlib install with themselves. Each photo is cut once along its
 long axis into a train region (the first 70%) and a val region (the rest), so no pixel is shared
-between the splits, and the photos are dealt into two groups, A and B, balanced for sharpness (a
-snake draft over the photos ranked by mean |Laplacian|, so neither class is systematically sharper).
-Reals come from group A in `train` and from group B in `val`; fakes are generated from the other
-group. Content therefore never gives the answer: a detector that memorised which scenes were real in
-`train` is wrong in `val`.
+between the splits. Within a split, reals and the source crops of fakes are independent random crops
+of the same regions: every scene appears in both classes in equal measure, so content never gives
+the answer (an earlier version dealt whole photos, then photo halves, to the classes; the tiny
+detector memorised which scenes were real and scored below chance on the swapped val split), and no
+fake is made from a crop that is itself a real image of the set.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_FRACTION = 0.7
 MIN_CROP_STD = 0.03  # crops flatter than this (sky, black borders) are redrawn, for both classes alike
-MIN_SOURCES_PER_GROUP = 3
+MIN_SOURCES = 6
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,10 @@ class Region:
 
 @dataclass(frozen=True)
 class SourcePool:
-    """Photos loaded and split: `regions[(group, split)]` lists the regions crops may come from."""
+    """Photos loaded and split: `regions[split]` lists the regions crops of that split come from."""
 
     photos: tuple[SourcePhoto, ...]
-    regions: dict[tuple[str, str], tuple[Region, ...]]
+    regions: dict[str, tuple[Region, ...]]
 
 
 def _as_rgb(array: np.ndarray, name: str) -> np.ndarray:
@@ -147,30 +147,24 @@ def _split_regions(name: str, pixels: np.ndarray) -> dict[str, Region]:
     height, width = pixels.shape[:2]
     if width >= height:
         cut = int(width * TRAIN_FRACTION)
-        return {"train": Region(name, pixels[:, :cut]), "val": Region(name, pixels[:, cut:])}
-    cut = int(height * TRAIN_FRACTION)
-    return {"train": Region(name, pixels[:cut]), "val": Region(name, pixels[cut:])}
-
-
-def photo_sharpness(pixels: np.ndarray) -> float:
-    """Mean |Laplacian| of the photo at half size (about the typical crop scale), for group balancing."""
-    from pinclip_sdk.training.proxy.sharpness import laplacian_energy
-
-    height, width = pixels.shape[:2]
-    half = Image.fromarray(pixels).resize((max(1, width // 2), max(1, height // 2)), Image.Resampling.BICUBIC)
-    return laplacian_energy(np.asarray(half))
+        train, val = pixels[:, :cut], pixels[:, cut:]
+    else:
+        cut = int(height * TRAIN_FRACTION)
+        train, val = pixels[:cut], pixels[cut:]
+    return {"train": Region(f"{name}/train", train), "val": Region(f"{name}/val", val)}
 
 
 def load_sources(min_side: int) -> SourcePool:
-    """Load every available source photo, split it into train/val regions, deal it into groups A/B.
+    """Load every available source photo and split it into train/val regions.
 
     Args:
         min_side: smallest usable region side (the image size); smaller regions are left out.
 
     Raises:
-        DatasetError: when fewer than `MIN_SOURCES_PER_GROUP` photos per group are available.
+        DatasetError: when fewer than `MIN_SOURCES` photos are available.
     """
-    usable: list[tuple[float, SourcePhoto, dict[str, Region]]] = []
+    loaded: list[SourcePhoto] = []
+    regions: dict[str, list[Region]] = {"train": [], "val": []}
     for photo in SOURCES:
         try:
             pixels = _as_rgb(photo.load(), photo.name)
@@ -181,21 +175,13 @@ def load_sources(min_side: int) -> SourcePool:
         if min(min(part.pixels.shape[:2]) for part in parts.values()) < min_side:
             logger.warning("source photo %s too small for %d-px crops, left out", photo.name, min_side)
             continue
-        usable.append((photo_sharpness(pixels), photo, parts))
-    usable.sort(key=lambda item: (item[0], item[1].name))
-    loaded: list[SourcePhoto] = []
-    regions: dict[tuple[str, str], list[Region]] = {(g, s): [] for g in "AB" for s in ("train", "val")}
-    for rank, (_, photo, parts) in enumerate(usable):
-        group = "ABBA"[rank % 4]  # snake draft: both groups get a similar spread of sharpness
         loaded.append(photo)
         for split, region in parts.items():
-            regions[(group, split)].append(region)
-    per_group = min(len(regions[(g, "train")]) for g in "AB")
-    if per_group < MIN_SOURCES_PER_GROUP:
+            regions[split].append(region)
+    if len(loaded) < MIN_SOURCES:
         raise DatasetError(
             f"proxy sources: only {len(loaded)} usable photos found ({[p.name for p in loaded]}); need "
-            f"{2 * MIN_SOURCES_PER_GROUP}. Install scikit-image, scikit-learn and matplotlib "
-            "(pinclip-sdk[train])"
+            f"{MIN_SOURCES}. Install scikit-image, scikit-learn and matplotlib (pinclip-sdk[train])"
         )
     return SourcePool(tuple(loaded), {key: tuple(value) for key, value in regions.items()})
 
