@@ -10,9 +10,11 @@ from pinclip_sdk import PreprocessSpec
 from pinclip_sdk.errors import ConfigError, PinclipError
 
 
-def test_import_does_not_load_torch():
+def test_import_does_not_load_torch(tmp_path):
     code = "import pinclip_sdk, pinclip_sdk.cli, sys; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # cwd outside the checkout: `python -c` puts the cwd first on sys.path, and the source tree
+    # (no _core, no training/) would shadow the installed package
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 def test_training_and_export_install_inside_the_package():

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 
-def test_preprocess_imports_no_torch():
+def test_preprocess_imports_no_torch(tmp_path):
     code = (
         "import sys, numpy as np\n"
         "import pinclip_sdk\n"
@@ -16,5 +16,7 @@ def test_preprocess_imports_no_torch():
         "bad = sorted(m for m in ('torch', 'torchvision', 'open_clip', 'cv2') if m in sys.modules)\n"
         "assert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr

@@ -187,9 +187,9 @@ def test_cli_builds_and_prints_the_sharpness_table(tmp_path, capsys):
     assert "reused" in capsys.readouterr().out
 
 
-def test_cli_module_does_not_import_torch():
+def test_cli_module_does_not_import_torch(tmp_path):
     code = (
         "import sys, pinclip_sdk.training.proxy.cli, pinclip_sdk.training.proxy;"
         "assert 'torch' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

@@ -36,6 +36,7 @@ def test_prediction_imports_no_torch_training_or_export(tiny_bundle, image_dir, 
         text=True,
         env={**os.environ, "PINCLIP_CACHE_DIR": str(tmp_path / "cache")},
         timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == {"runtime": [], "cli": []}

@@ -85,7 +85,7 @@ def test_cli_reports_dataset_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_cli_modules_and_data_package_do_not_import_torch():
+def test_cli_modules_and_data_package_do_not_import_torch(tmp_path):
     import subprocess
     import sys
 
@@ -94,4 +94,4 @@ def test_cli_modules_and_data_package_do_not_import_torch():
         "from pinclip_sdk.training.data import discover, Sample, scan; "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
