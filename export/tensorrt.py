@@ -84,7 +84,7 @@ def build_engines(
     Example:
         >>> results = build_engines("model.pinclip", precisions=("fp16",))  # doctest: +SKIP
         >>> print(results[0].trtexec_benchmark)  # doctest: +SKIP
-        trtexec --onnx=model.pinclip/tensorrt/model.fp16.onnx --stronglyTyped ...
+        trtexec --onnx=model.pinclip/tensorrt/detector.fp16.onnx --stronglyTyped ...
     """
     bundle = Bundle.load(bundle_path)
     profile = BatchProfile(min_batch, opt_batch, max_batch)
