@@ -22,6 +22,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
+
 from pinclip_sdk.training.proxy import ProxyConfig, build_proxy
 from pinclip_sdk.training.proxy.protocol import (
     RunSpec,

@@ -36,10 +36,10 @@ def build_detector() -> Any:
     """ViT-B/16 visual tower + linear head as a `DetectorModule` (random init, no download)."""
     import open_clip
     import torch
-    from pinclip_sdk.export.detector_module import DetectorModule
-    from pinclip_sdk.training.heads import LinearHead
 
+    from pinclip_sdk.export.detector_module import DetectorModule
     from pinclip_sdk.spec import PreprocessSpec
+    from pinclip_sdk.training.heads import LinearHead
 
     torch.manual_seed(0)
     clip = open_clip.create_model("ViT-B-16", pretrained=None)
@@ -94,6 +94,7 @@ def measure(detector: Any, paths: dict[str, Path], repeats: int, warmup: int = 3
     """Median latency per (artifact, batch), measured round-robin: every round times each artifact
     once, so load from other processes hits all of them alike and the ratios stay fair."""
     import torch
+
     from pinclip_sdk.export.runners import open_file
 
     height, width = detector.image_size

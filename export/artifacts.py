@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pinclip_sdk.bundle import Artifact, BundleWriter
+from pinclip_sdk.errors import ExportError
 from pinclip_sdk.export.calibration import CalibrationFiles, CalibrationSource, select_calibration_files
 from pinclip_sdk.export.config import ExportConfig
 from pinclip_sdk.export.detector_module import DetectorModule
@@ -16,9 +19,6 @@ from pinclip_sdk.export.onnx_export import check_parity, export_onnx, graph_para
 from pinclip_sdk.export.openvino_export import convert_openvino, quantize_openvino
 from pinclip_sdk.export.ort_quant import ORT_CPU_INT8, quantize_qdq
 from pinclip_sdk.export.tensorrt_onnx import export_fp16_onnx, quantize_tensorrt_int8
-
-from pinclip_sdk.bundle import Artifact, BundleWriter
-from pinclip_sdk.errors import ExportError
 
 _logger = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.export.constants import INPUT_NAME
 
 from pinclip_sdk.errors import CalibrationError
+from pinclip_sdk.export.constants import INPUT_NAME
 from pinclip_sdk.spec import PreprocessSpec
 
 _logger = logging.getLogger(__name__)

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pinclip_sdk.bundle import Artifact, Bundle
+from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.export.config import ALIASES
 from pinclip_sdk.export.gate import GateConfig, run_gate
 from pinclip_sdk.export.gate_data import build_gate_set
 from pinclip_sdk.export.runners import open_artifact
-
-from pinclip_sdk.bundle import Artifact, Bundle
-from pinclip_sdk.errors import ConfigError
 
 _logger = logging.getLogger(__name__)
 

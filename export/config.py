@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.export.calibration import DEFAULT_CALIBRATION_SIZE
 from pinclip_sdk.export.constants import DEFAULT_OPSET, CalibrationMethodName
 from pinclip_sdk.export.gate import GateConfig
-
-from pinclip_sdk.errors import ConfigError
 
 # target -> the artifacts it produces, by precision; fp32 ONNX is always written (the reference).
 TARGETS: dict[str, dict[str, str]] = {

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.export.runners import ArtifactRunner
 
 from pinclip_sdk.errors import ConfigError, GateFailedError
+from pinclip_sdk.export.runners import ArtifactRunner
 
 _logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.export.calibration import CalibrationFiles, hash_file_list, select_calibration_files
 
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.export.calibration import CalibrationFiles, hash_file_list, select_calibration_files
 from pinclip_sdk.spec import PreprocessSpec
 
 _logger = logging.getLogger(__name__)

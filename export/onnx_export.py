@@ -26,9 +26,9 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
-from pinclip_sdk.export.constants import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME
 
 from pinclip_sdk.errors import ExportError
+from pinclip_sdk.export.constants import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME
 
 _logger = logging.getLogger(__name__)
 

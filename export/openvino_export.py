@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.export.calibration import CalibrationSource
 
 from pinclip_sdk.errors import ExportError
+from pinclip_sdk.export.calibration import CalibrationSource
 
 _logger = logging.getLogger(__name__)
 

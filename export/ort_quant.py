@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-from pinclip_sdk.export.calibration import CalibrationSource
-from pinclip_sdk.export.constants import CalibrationMethodName
 
 from pinclip_sdk.errors import CalibrationError, ExportError
+from pinclip_sdk.export.calibration import CalibrationSource
+from pinclip_sdk.export.constants import CalibrationMethodName
 
 _logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pinclip_sdk.bundle import Bundle, BundleWriter, Threshold
 from pinclip_sdk.export.artifacts import ArtifactBuilder
 from pinclip_sdk.export.config import ExportConfig
 from pinclip_sdk.export.detector_module import DetectorModule
@@ -26,8 +27,6 @@ from pinclip_sdk.export.gate_data import build_gate_set
 from pinclip_sdk.export.provenance import checkpoint_provenance, library_versions
 from pinclip_sdk.export.report import write_report
 from pinclip_sdk.export.runners import open_file
-
-from pinclip_sdk.bundle import Bundle, BundleWriter, Threshold
 
 _logger = logging.getLogger(__name__)
 

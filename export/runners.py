@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.export.constants import INPUT_NAME
 
 from pinclip_sdk.bundle import Artifact, Bundle
 from pinclip_sdk.errors import BackendError, BackendUnavailableError
+from pinclip_sdk.export.constants import INPUT_NAME
 
 _logger = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+
+from pinclip_sdk.errors import ExportError
 from pinclip_sdk.export.calibration import CalibrationSource
 from pinclip_sdk.export.constants import CalibrationMethodName
 from pinclip_sdk.export.detector_module import DetectorModule, Fp16Detector
 from pinclip_sdk.export.onnx_export import DEFAULT_OPSET, export_onnx
 from pinclip_sdk.export.ort_quant import TRT_INT8, quantize_qdq
-
-from pinclip_sdk.errors import ExportError
 
 _logger = logging.getLogger(__name__)
 

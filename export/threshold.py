@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.export.calibration import hash_file_list
-from pinclip_sdk.export.gate_data import preprocess_files
-from pinclip_sdk.export.runners import open_artifact
 
 from pinclip_sdk.bundle import Bundle, Threshold, replace_threshold
 from pinclip_sdk.errors import CalibrationError, DatasetError
+from pinclip_sdk.export.calibration import hash_file_list
+from pinclip_sdk.export.gate_data import preprocess_files
+from pinclip_sdk.export.runners import open_artifact
 
 _logger = logging.getLogger(__name__)
 

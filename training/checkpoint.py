@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from pinclip_sdk.training.config import ModelConfig, TrainConfig, from_dict, to_dict
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pinclip_sdk.errors import CheckpointError, ConfigError
+from pinclip_sdk.training.config import ModelConfig, TrainConfig, from_dict, to_dict
 
 logger = logging.getLogger(__name__)
 

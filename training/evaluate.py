@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from pinclip_sdk.training import metrics
-from pinclip_sdk.training.data import ImageDataset, Sample, collate
-from pinclip_sdk.training.data.augment import build_eval_transform
-from pinclip_sdk.training.data.sample import REAL
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pinclip_sdk.errors import CalibrationError
 from pinclip_sdk.spec import PreprocessSpec
+from pinclip_sdk.training import metrics
+from pinclip_sdk.training.data import ImageDataset, Sample, collate
+from pinclip_sdk.training.data.augment import build_eval_transform
+from pinclip_sdk.training.data.sample import REAL
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import math
 
 import torch
 import torch.nn.functional as F
-from pinclip_sdk.training.config import LoRAConfig
 from torch import nn
 
 from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.training.config import LoRAConfig
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
 from pinclip_sdk.training.config import LossConfig
 
 

@@ -30,15 +30,15 @@ from typing import Any
 
 import open_clip
 import torch
+from torch import nn
+
+from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.spec import PreprocessSpec
 from pinclip_sdk.training.config import ModelConfig
 from pinclip_sdk.training.heads import build_head
 from pinclip_sdk.training.lora import apply_lora, has_lora
 from pinclip_sdk.training.lora import merge_lora as _merge_lora
 from pinclip_sdk.training.noise import NoiseGenerator, NoiseParams, fixed_noise
-from torch import nn
-
-from pinclip_sdk.errors import ConfigError
-from pinclip_sdk.spec import PreprocessSpec
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from pinclip_sdk.training.config import NoiseConfig
 from torch import nn
+
+from pinclip_sdk.training.config import NoiseConfig
 
 
 @dataclass

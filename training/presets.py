@@ -11,9 +11,8 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from pinclip_sdk.training.config import TrainConfig, apply_overrides, from_dict, load_yaml
-
 from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.training.config import TrainConfig, apply_overrides, from_dict, load_yaml
 
 _LORA_PAPER = {"rank": 6, "alpha": 6.0, "dropout": 0.8, "layers": None, "targets": ["q", "k", "v"]}
 

@@ -22,10 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pinclip_sdk.errors import PinclipError
 from pinclip_sdk.training.proxy.config import ProxyConfig
 from pinclip_sdk.training.proxy.protocol import RunSpec
-
-from pinclip_sdk.errors import PinclipError
 
 REAL_WORLD_COMMAND = (
     "pinclip train --preset paper --data /data/GenImage/stable_diffusion_v_1_4 "

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 from PIL import Image
-from pinclip_sdk.training.data.augment import gaussian_blur, jpeg_recompress
-from pinclip_sdk.training.data.sample import Sample, stratified_subset
-from pinclip_sdk.training.evaluate import evaluate_samples
 
 from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.spec import PreprocessSpec
+from pinclip_sdk.training.data.augment import gaussian_blur, jpeg_recompress
+from pinclip_sdk.training.data.sample import Sample, stratified_subset
+from pinclip_sdk.training.evaluate import evaluate_samples
 
 logger = logging.getLogger(__name__)
 

@@ -62,6 +62,7 @@ def make_tiny_checkpoint(
     Returns the checkpoint directory (`directory`), loadable with `checkpoint.load_model`.
     """
     import torch
+
     from pinclip_sdk.training.checkpoint import save_checkpoint
 
     model_cfg = tiny_model_config(noise, finetune, head, injection, image_size)
@@ -79,6 +80,7 @@ def make_tiny_checkpoint(
 
 def _train_tiny(model_cfg: ModelConfig, seed: int, steps: int, image_size: int):  # -> PiNCLIP
     import torch
+
     from pinclip_sdk.training.config import LossConfig
     from pinclip_sdk.training.losses import pin_loss
     from pinclip_sdk.training.model import create_model

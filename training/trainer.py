@@ -29,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from pinclip_sdk.errors import CheckpointError, ConfigError, DatasetError, TrainingError
 from pinclip_sdk.training.checkpoint import (
     TrainerState,
     load_state_strict,
@@ -50,10 +54,6 @@ from pinclip_sdk.training.distributed import (
 )
 from pinclip_sdk.training.losses import pin_loss
 from pinclip_sdk.training.model import PiNCLIP, build_empty_model, create_model, preprocess_spec_for
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
-
-from pinclip_sdk.errors import CheckpointError, ConfigError, DatasetError, TrainingError
 
 logger = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pinclip_sdk.export.calibration import CalibrationSource, hash_file_list, select_calibration_files
 
 from pinclip_sdk.errors import CalibrationError, ConfigError
+from pinclip_sdk.export.calibration import CalibrationSource, hash_file_list, select_calibration_files
 
 
 def test_balanced_deterministic_and_hashed(dataset: Path) -> None:

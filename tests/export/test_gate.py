@@ -8,10 +8,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import numpy_helper
-from pinclip_sdk.export.gate import GateConfig, artifact_metrics, gate_failures, raise_on_failure, run_gate
-from pinclip_sdk.export.runners import open_file
 
 from pinclip_sdk.errors import ConfigError, GateFailedError
+from pinclip_sdk.export.gate import GateConfig, artifact_metrics, gate_failures, raise_on_failure, run_gate
+from pinclip_sdk.export.runners import open_file
 
 
 def _perturb(source: Path, target: Path, scale: float) -> Path:
@@ -26,9 +26,8 @@ def _perturb(source: Path, target: Path, scale: float) -> Path:
 
 @pytest.fixture(scope="module")
 def gate_inputs(full_bundle: Path) -> tuple[np.ndarray, np.ndarray]:
-    from pinclip_sdk.export.gate_data import build_gate_set
-
     from pinclip_sdk.bundle import Bundle
+    from pinclip_sdk.export.gate_data import build_gate_set
 
     bundle = Bundle.load(full_bundle)
     dataset = full_bundle.parent / "genimage"

@@ -79,10 +79,9 @@ def test_nothing_of_the_generator_survives(fp32_onnx: Path, checkpoint: Path) ->
 
 
 def test_export_refuses_old_opset(tmp_path: Path, checkpoint: Path) -> None:
+    from pinclip_sdk.errors import ExportError
     from pinclip_sdk.export.detector_module import DetectorModule
     from pinclip_sdk.export.onnx_export import export_onnx
-
-    from pinclip_sdk.errors import ExportError
 
     detector = DetectorModule.from_checkpoint(checkpoint)
     with pytest.raises(ExportError, match="opset 13 < 17"):
@@ -91,6 +90,7 @@ def test_export_refuses_old_opset(tmp_path: Path, checkpoint: Path) -> None:
 
 def test_fastpath_restored() -> None:
     import torch
+
     from pinclip_sdk.export.onnx_export import mha_fastpath_disabled
 
     before = torch.backends.mha.get_fastpath_enabled()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from pinclip_sdk.training.proxy import ProxyConfig, ProxySummary, build_proxy
 
 # Tiny but complete: every family, both splits, both classes; a few generator steps each.

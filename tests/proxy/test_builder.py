@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.training.data import discover
 from pinclip_sdk.training.proxy import FAMILIES, ProxyConfig, build_proxy
 from pinclip_sdk.training.proxy.builder import PROVENANCE_NAME, STAMP_NAME
-
-from pinclip_sdk.errors import ConfigError
 
 from .conftest import TINY
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from pinclip_sdk.training import quickstart
 
 from pinclip_sdk import Bundle
+from pinclip_sdk.training import quickstart
 
 
 @pytest.mark.slow

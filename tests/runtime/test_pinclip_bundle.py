@@ -21,6 +21,7 @@ def pinclip_bundle(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pytorch_probabilities(pinclip_bundle, images):
     import torch
+
     from pinclip_sdk.export.detector_module import DetectorModule
 
     bundle, checkpoint = pinclip_bundle

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 
 import pytest
-from pinclip_sdk.export.tensorrt import build_engines, main, trtexec_benchmark_command, trtexec_build_command
 
 from pinclip_sdk.errors import BundleError, ConfigError
+from pinclip_sdk.export.tensorrt import build_engines, main, trtexec_benchmark_command, trtexec_build_command
 from pinclip_sdk.tensorrt_engine import BatchProfile
 
 

@@ -14,9 +14,9 @@ import stat
 import numpy as np
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
-from pinclip_sdk.export.triton import render_pbtxt, write_triton_repository
 
 from pinclip_sdk.errors import BundleError, ConfigError
+from pinclip_sdk.export.triton import render_pbtxt, write_triton_repository
 
 F = descriptor_pb2.FieldDescriptorProto
 

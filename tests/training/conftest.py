@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from pinclip_sdk.training.config import DataConfig, OptimConfig, TrainConfig
 from pinclip_sdk.training.testing import tiny_model_config
 

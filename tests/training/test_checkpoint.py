@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
+
+from pinclip_sdk.errors import CheckpointError
 from pinclip_sdk.training.checkpoint import (
     TrainerState,
     load_model,
@@ -17,9 +20,6 @@ from pinclip_sdk.training.checkpoint import (
     save_checkpoint,
 )
 from pinclip_sdk.training.testing import make_tiny_checkpoint, synthetic_batch
-from safetensors.torch import load_file, save_file
-
-from pinclip_sdk.errors import CheckpointError
 
 
 @pytest.fixture(scope="module")

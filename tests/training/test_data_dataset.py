@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DataLoader
+
+from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.spec import PreprocessSpec
 from pinclip_sdk.training.data import ImageDataset, Sample, collate, discover
 from pinclip_sdk.training.data import testing as mk
 from pinclip_sdk.training.data.augment import (
@@ -15,10 +19,6 @@ from pinclip_sdk.training.data.augment import (
     gaussian_blur,
     jpeg_recompress,
 )
-from torch.utils.data import DataLoader
-
-from pinclip_sdk.errors import ConfigError
-from pinclip_sdk.spec import PreprocessSpec
 
 SPEC = PreprocessSpec(size=32)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from pinclip_sdk.training.data import testing as mk
-from pinclip_sdk.training.data.inspect import inspect_dataset
 
 from pinclip_sdk.cli import main
+from pinclip_sdk.training.data import testing as mk
+from pinclip_sdk.training.data.inspect import inspect_dataset
 
 
 def test_genimage_format_and_size_shortcuts_are_flagged(tmp_path):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from pinclip_sdk.training.data import discover, scan
-from pinclip_sdk.training.data import testing as mk
 
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.training.data import discover, scan
+from pinclip_sdk.training.data import testing as mk
 
 
 def _counts(samples):
@@ -222,6 +222,7 @@ def test_manifest_with_byte_order_mark_and_symlinked_folders(tmp_path):
 def test_univfd_diffusion_set_shares_its_reals(tmp_path):
     # UnivFD's diffusion_datasets: one folder of LAION reals serves every generator's fakes
     import numpy as np
+
     from pinclip_sdk.training.metrics import detection_metrics
 
     root = tmp_path / "diffusion_datasets"

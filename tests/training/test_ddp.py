@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
+
 from pinclip_sdk.training.checkpoint import load_model
 from pinclip_sdk.training.config import TrainConfig, from_dict, to_dict
 from pinclip_sdk.training.trainer import train
-from safetensors.torch import load_file
 
 WORKER = """
 import json, sys

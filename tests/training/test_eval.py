@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+
 from pinclip_sdk.training import reporting
 from pinclip_sdk.training.data import Sample, discover
 from pinclip_sdk.training.data import testing as mk

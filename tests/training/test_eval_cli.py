@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from pinclip_sdk.training.data import testing as mk
 
 from pinclip_sdk.cli import main
+from pinclip_sdk.training.data import testing as mk
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from pinclip_sdk.errors import CalibrationError, ConfigError
 from pinclip_sdk.training.metrics import (
     detection_metrics,
     false_positive_rate,
     threshold_for_fpr,
     tpr_at_fpr,
 )
-from sklearn.metrics import average_precision_score, roc_auc_score
-
-from pinclip_sdk.errors import CalibrationError, ConfigError
 
 
 def _hand_case():

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
+
+from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.training.config import LoRAConfig, LossConfig, ModelConfig, NoiseConfig
 from pinclip_sdk.training.lora import LoRAMultiheadAttention, has_lora
 from pinclip_sdk.training.losses import pin_loss
 from pinclip_sdk.training.model import TINY_BACKBONE, create_model
 from pinclip_sdk.training.noise import NoiseGenerator
 from pinclip_sdk.training.testing import synthetic_batch, tiny_model_config
-from torch import nn
-
-from pinclip_sdk.errors import ConfigError
 
 
 def _model(seed: int = 0, **kwargs) -> nn.Module:

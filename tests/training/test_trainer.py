@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from pinclip_sdk.errors import ConfigError, DatasetError, TrainingError
 from pinclip_sdk.training.checkpoint import load_model
 from pinclip_sdk.training.config import OptimConfig
 from pinclip_sdk.training.trainer import lr_factor, train
-
-from pinclip_sdk.errors import ConfigError, DatasetError, TrainingError
 
 
 def _events(out_dir: Path, kind: str) -> list[dict]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 from PIL import Image
-from pinclip_sdk.training.data.sample import Sample
 from torch.utils.data import Dataset
 
 from pinclip_sdk.errors import InvalidImageError
+from pinclip_sdk.training.data.sample import Sample
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pinclip_sdk.errors import DatasetError
 from pinclip_sdk.training.data import layouts
 from pinclip_sdk.training.data.manifest import MANIFEST_SUFFIXES, read_manifest
 from pinclip_sdk.training.data.sample import LABEL_NAMES, REAL, Sample, is_image_file, list_images
-
-from pinclip_sdk.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
 from pinclip_sdk.training.data.discover import scan
 from pinclip_sdk.training.data.sample import LABEL_NAMES, Sample, stratified_subset
 

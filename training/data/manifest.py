@@ -11,9 +11,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from pinclip_sdk.training.data.sample import Sample, parse_label
-
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.training.data.sample import Sample, parse_label
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
 DEFAULT_GENERATOR = "unspecified"

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pinclip_sdk.training.data.names import AIGIBENCH_SD_CLASS, GENIMAGE_PATHS
-from pinclip_sdk.training.data.sample import FAKE, REAL
 
 from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.training.data.names import AIGIBENCH_SD_CLASS, GENIMAGE_PATHS
+from pinclip_sdk.training.data.sample import FAKE, REAL
 
 
 def make_image(rng: np.random.Generator, label: int, size: int | tuple[int, int]) -> Image.Image:

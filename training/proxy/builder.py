@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from pinclip_sdk.training.proxy import fit, sharpness, sources
-from pinclip_sdk.training.proxy.config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
 from tqdm import tqdm
 
 from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.training.proxy import fit, sharpness, sources
+from pinclip_sdk.training.proxy.config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
 
 logger = logging.getLogger(__name__)
 

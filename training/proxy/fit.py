@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import torch
-from pinclip_sdk.training.proxy.generators import GENERATOR_FACTORIES, ProxyGenerator
 
 from pinclip_sdk.errors import TrainingError
+from pinclip_sdk.training.proxy.generators import GENERATOR_FACTORIES, ProxyGenerator
 
 logger = logging.getLogger(__name__)
 

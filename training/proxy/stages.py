@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pinclip_sdk.training.proxy import protocol
 
 from pinclip_sdk.errors import ExportError, PinclipError
+from pinclip_sdk.training.proxy import protocol
 
 Say = Callable[[str], None]
 ARTIFACTS = (("onnxruntime", "fp32"), ("onnxruntime", "int8"), ("openvino", "fp32"), ("openvino", "int8"))
