@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pinclip_sdk.training.quickstart "$@"
+# the console script, not `python -m`: that would put the checkout first on sys.path, and the source
+# tree (no compiled core, no training/ inside pinclip_sdk/) would shadow the installed package
+exec .venv/bin/pinclip quickstart "$@"

@@ -1,6 +1,6 @@
 """The main job: the whole product end to end on an offline proxy benchmark, in one command.
 
-    python -m pinclip_sdk.training.quickstart [--out quickstart_out] [--smoke]
+    pinclip quickstart [--out quickstart_out] [--smoke]      (README command 1: scripts/quickstart.sh)
 
 Stages: build the proxy benchmark -> train a small PiN-CLIP on one generator family -> export a
 bundle (onnxruntime and OpenVINO, FP32 and INT8, gated) -> calibrate the threshold on held-out reals
@@ -89,31 +89,33 @@ def _say(message: str) -> None:
     print(f"    {message}", flush=True)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m pinclip_sdk.training.quickstart",
-        description=__doc__.split("\n\n")[0],
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Options of `pinclip quickstart`."""
     parser.add_argument(
         "--out", type=Path, default=Path("quickstart_out"), help="output folder (quickstart_out)"
     )
-    parser.add_argument("--smoke", action="store_true", help="reduced sizes: the same pipeline in ~2 minutes")
+    parser.add_argument("--smoke", action="store_true", help="reduced sizes: the same pipeline in ~1 minute")
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy build and the training run")
     parser.add_argument("--family", default="tconv", help="generator family to train on (default tconv)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 2400; smoke 40)")
     parser.add_argument("--force", action="store_true", help="rebuild the proxy benchmark even if cached")
-    return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the main job; returns the process exit code."""
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the main job; returns the process exit code (1 when a stage fails or INT8 misses 99%)."""
     try:
         report = run_quickstart(args)
     except PinclipError as exc:
         print(f"quickstart: error: {exc}", file=sys.stderr)
         return 1
     return 0 if report["int8_agreement_ok"] else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pinclip_sdk.training.quickstart`: the same as `pinclip quickstart`."""
+    parser = argparse.ArgumentParser(prog="pinclip quickstart", description=__doc__.split("\n\n")[0])
+    configure(parser)
+    return run(parser.parse_args(argv))
 
 
 def run_quickstart(args: argparse.Namespace) -> dict[str, Any]:

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "inspect": "pinclip_sdk.training.cli_inspect",
         "build-proxy": "pinclip_sdk.training.proxy.cli",
     },
+    "quickstart": "pinclip_sdk.training.quickstart",
     "export": "pinclip_sdk.export.cli_export",
     "calibrate": "pinclip_sdk.export.cli_calibrate",
     "compare": "pinclip_sdk.export.cli_compare",

@@ -7,13 +7,13 @@ import json
 import pytest
 
 from pinclip_sdk import Bundle
-from pinclip_sdk.training import quickstart
+from pinclip_sdk.cli import main as pinclip
 
 
 @pytest.mark.slow
 def test_quickstart_smoke_runs_the_whole_pipeline(tmp_path, capsys):
     out = tmp_path / "qs"
-    assert quickstart.main(["--smoke", "--out", str(out)]) == 0
+    assert pinclip(["quickstart", "--smoke", "--out", str(out)]) == 0  # what scripts/quickstart.sh runs
     printed = capsys.readouterr().out
     for banner in ("[1/5] build the proxy benchmark", "[3/5] export", "[5/5] Detector"):
         assert banner in printed
