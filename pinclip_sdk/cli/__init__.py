@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pinclip",
         description="PiN-CLIP Edge SDK: train, export and run a detector of AI-generated images.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v: SDK debug output; -vv: every library's"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, target in COMMANDS.items():
         if isinstance(target, str):
@@ -78,10 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the SDK's INFO lines by default; other libraries' (open_clip logs INFO on root) only with -vv
     logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose + 1, 2),
+        level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("pinclip_sdk").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if getattr(args, "_unavailable", None):
         print(f"pinclip: error: {args._unavailable}", file=sys.stderr)
         return 2
