@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -80,6 +81,15 @@ def backend_class(name: str) -> type[Backend]:
             f"backend {name!r} cannot be imported ({exc}); install pinclip-sdk[{name}]"
         ) from exc
     return module.BACKEND_CLASS
+
+
+def checked_options(backend: str, options: dict[str, Any] | None, known: Iterable[str]) -> dict[str, Any]:
+    """A copy of a backend's `backend_options`; ConfigError naming any key it does not know."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ConfigError(f"{backend} backend: unknown options {unknown} (known: {', '.join(sorted(known))})")
+    return options
 
 
 def check_batch(batch: Any, where: str) -> np.ndarray:

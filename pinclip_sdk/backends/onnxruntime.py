@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch
-from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
+from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch, checked_options
+from pinclip_sdk.errors import BackendError, BackendUnavailableError
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
@@ -93,10 +93,7 @@ class OnnxRuntimeBackend:
         options: dict[str, Any] | None = None,
     ) -> OnnxRuntimeBackend:
         ort = _import_ort()
-        options = dict(options or {})
-        unknown = set(options) - {"providers", "inter_op_threads", "allow_spinning"}
-        if unknown:
-            raise ConfigError(f"onnxruntime backend: unknown options {sorted(unknown)}")
+        options = checked_options("onnxruntime", options, {"providers", "inter_op_threads", "allow_spinning"})
         artifact = bundle.find("onnxruntime", precision)
         path = bundle.verified_path(artifact)
         session_options = ort.SessionOptions()

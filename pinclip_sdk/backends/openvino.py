@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch
+from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch, checked_options
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 
 if TYPE_CHECKING:
@@ -101,10 +101,7 @@ class OpenVINOBackend:
         options: dict[str, Any] | None = None,
     ) -> OpenVINOBackend:
         ov = _import_ov()
-        options = dict(options or {})
-        unknown = set(options) - {"performance_hint", "device", "model_cache"}
-        if unknown:
-            raise ConfigError(f"openvino backend: unknown options {sorted(unknown)}")
+        options = checked_options("openvino", options, {"performance_hint", "device", "model_cache"})
         hint = str(options.get("performance_hint", "LATENCY")).upper()
         if hint not in HINTS:
             raise ConfigError(f"openvino performance_hint {hint!r} is not one of {HINTS}")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, check_batch
+from pinclip_sdk.backends.base import as_logits, check_batch, checked_options
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 from pinclip_sdk.tensorrt_engine import (
     DEFAULT_WORKSPACE_BYTES,
@@ -282,10 +282,7 @@ class TensorRTBackend:
 
 def _parse_options(options: dict[str, Any] | None) -> dict[str, Any]:
     """Backend options with their defaults, as typed values; ConfigError on anything else."""
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ConfigError(f"tensorrt backend: unknown options {unknown} (known: {', '.join(OPTIONS)})")
+    options = checked_options("tensorrt", options, OPTIONS)
     try:
         batches = [int(options.get(name, default)) for name, default in _BATCH_DEFAULTS]
         device_index = int(options.get("device_index", 0))
