@@ -47,6 +47,7 @@ class Plan:
     proxy: ProxyConfig
     run: RunSpec
     calib_size: int
+    gate_size: int
     target_fpr: float
 
 
@@ -56,10 +57,10 @@ def make_plan(smoke: bool, seed: int, family: str, steps: int | None) -> Plan:
             seed=seed, size=32, train_per_class=64, val_per_class=24, generator_steps=60, patch=16, threads=1
         )
         run = RunSpec(family=family, seed=seed, steps=steps or 40, batch_size=16, image_size=32)
-        return Plan(proxy, run, calib_size=32, target_fpr=0.1)
+        return Plan(proxy, run, calib_size=32, gate_size=64, target_fpr=0.1)
     proxy = ProxyConfig(seed=seed)
     run = RunSpec(family=family, seed=seed, steps=steps or 2400, batch_size=32, image_size=proxy.size)
-    return Plan(proxy, run, calib_size=256, target_fpr=0.05)
+    return Plan(proxy, run, calib_size=256, gate_size=512, target_fpr=0.05)
 
 
 class Stages:

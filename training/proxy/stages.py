@@ -65,7 +65,7 @@ def export_stage(out: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say
         fp16=False,
         calib=calib,
         calib_size=plan.calib_size,
-        gate_size=plan.calib_size,
+        gate_size=plan.gate_size,  # train images not used for calibration
         model_id=f"quickstart-proxy-{outcome.spec.family}-s{outcome.spec.seed}",
         overwrite=True,
         seed=outcome.spec.seed,
