@@ -95,7 +95,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, default=Path("quickstart_out"), help="output folder (quickstart_out)"
     )
-    parser.add_argument("--smoke", action="store_true", help="reduced sizes: the same pipeline in ~1 minute")
+    parser.add_argument(
+        "--smoke", action="store_true", help="reduced sizes: the same pipeline in ~15 s (what CI runs)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy build and the training run")
     parser.add_argument("--family", default="tconv", help="generator family to train on (default tconv)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 2400; smoke 40)")

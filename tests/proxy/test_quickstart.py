@@ -1,4 +1,4 @@
-"""CI smoke test of the main job: the whole quickstart pipeline at reduced size (~1-2 minutes)."""
+"""CI smoke test of the main job: the whole quickstart pipeline at reduced size (~15 s)."""
 
 from __future__ import annotations
 

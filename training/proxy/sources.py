@@ -5,9 +5,9 @@ scikit-image, scikit-learn and matplotlib install with themselves. Each photo is
 long axis into a train region (the first 70%) and a val region (the rest), so no pixel is shared
 between the splits. Within a split, reals and the source crops of fakes are independent random crops
 of the same regions: every scene appears in both classes in equal measure, so content never gives
-the answer (an earlier version dealt whole photos, then photo halves, to the classes; the tiny
-detector memorised which scenes were real and scored below chance on the swapped val split), and no
-fake is made from a crop that is itself a real image of the set.
+the answer (an earlier version dealt whole photos to the classes, swapped between splits; the tiny
+detector memorised which scenes were real and scored below chance on val), and no fake is made from
+a crop that is itself a real image of the set.
 """
 
 from __future__ import annotations
