@@ -13,6 +13,7 @@ extra to build; running a ready bundle needs only the runtime.
 
 Usage:
     .venv/bin/python benchmarks/runtime.py --work /tmp/pinclip-bench [--bundle B] [--detect 1000]
+    .venv/bin/python benchmarks/runtime.py --sdk-artifacts /tmp/vitb16  # after inference.py --cache it
 """
 
 from __future__ import annotations
@@ -133,6 +134,34 @@ def build_vitb16_bundle(root: Path, calibration: int = 32) -> Path:
     return root
 
 
+def bundle_from_sdk_artifacts(root: Path, artifacts: Path) -> Path:
+    """A bundle of the INT8 artifacts `benchmarks/inference.py --cache DIR` exported through the SDK's own
+    export path (onnxruntime static Q/DQ, OpenVINO NNCF with the Conv kept float), ViT-B/16 random weights."""
+    from pinclip_sdk.bundle import BundleWriter
+    from pinclip_sdk.spec import PreprocessSpec
+
+    sources = {
+        ("onnxruntime-int8", "onnxruntime"): ["detector.int8.onnx"],
+        ("openvino-int8", "openvino"): ["detector.int8.xml", "detector.int8.bin"],
+    }
+    missing = [f for files in sources.values() for f in files if not (artifacts / f).is_file()]
+    if missing:
+        raise SystemExit(f"{artifacts}: missing {missing}; run benchmarks/inference.py --cache {artifacts}")
+    writer = BundleWriter(root, overwrite=True)
+    for (name, backend), files in sources.items():
+        (root / name).mkdir()
+        for file in files:
+            shutil.copy2(artifacts / file, root / name / file)
+        writer.add_artifact(name, backend, "int8", [root / name / f for f in files])
+    writer.finish(
+        model_id="vit-b-16-random-sdk-int8",
+        backbone={"name": "ViT-B-16", "pretrained": None, "note": "random weights, for benchmarks"},
+        preprocess=PreprocessSpec.from_open_clip("ViT-B-16"),
+        provenance={"built_by": f"benchmarks/runtime.py --sdk-artifacts {artifacts}"},
+    )
+    return root
+
+
 def write_jpegs(folder: Path, count: int, size: tuple[int, int]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     existing = sorted(folder.glob("*.jpg"))
@@ -189,8 +218,16 @@ def main() -> int:
     parser.add_argument("--backends", default="onnxruntime,openvino")
     parser.add_argument("--detect", type=int, default=0, help="also run `pinclip detect` on this many JPEGs")
     parser.add_argument("--build-only", action="store_true", help="only build the bundle")
+    parser.add_argument(
+        "--sdk-artifacts",
+        type=Path,
+        default=None,
+        help="bundle the INT8 files that `benchmarks/inference.py --cache DIR` exported with the SDK's path",
+    )
     args = parser.parse_args()
     bundle = args.bundle
+    if bundle is None and args.sdk_artifacts is not None:
+        bundle = bundle_from_sdk_artifacts(args.work / "vit-b-16-sdk.pinclip", args.sdk_artifacts)
     if bundle is None:
         bundle = args.work / "vit-b-16-random.pinclip"
         if not (bundle / "manifest.json").is_file():
