@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pinclip_sdk.errors import PinclipError
-from pinclip_sdk.training.proxy.config import ProxyConfig
+from pinclip_sdk.errors import ConfigError, PinclipError
+from pinclip_sdk.training.proxy.config import FAMILIES, ProxyConfig
 from pinclip_sdk.training.proxy.protocol import RunSpec
 
 REAL_WORLD_COMMAND = (
@@ -99,9 +99,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--smoke", action="store_true", help="reduced sizes: the same pipeline in ~15 s (what CI runs)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the proxy build and the training run")
-    parser.add_argument("--family", default="tconv", help="generator family to train on (default tconv)")
-    parser.add_argument("--steps", type=int, default=None, help="training steps (default 2400; smoke 40)")
+    parser.add_argument(
+        "--family", default="tconv", choices=list(FAMILIES), help="generator family to train on (tconv)"
+    )
+    parser.add_argument("--steps", type=_positive, default=None, help="training steps (2400; smoke 40)")
     parser.add_argument("--force", action="store_true", help="rebuild the proxy benchmark even if cached")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,7 +142,10 @@ def run_quickstart(args: argparse.Namespace) -> dict[str, Any]:
     )
 
     out = args.out.expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create the output folder ({exc.strerror})") from None
     plan = make_plan(args.smoke, args.seed, args.family, args.steps)
     print(f"PiN-CLIP quickstart -> {out}  ({'smoke' if args.smoke else 'full'} run)")
     print(NOT_A_DETECTOR)

@@ -43,3 +43,19 @@ def test_quickstart_smoke_runs_the_whole_pipeline(tmp_path, capsys):
     markdown = (out / "report.md").read_text()
     assert "| **mean** |" in markdown
     assert "proxy_tconv (train)" in markdown
+
+
+@pytest.mark.parametrize("argv", [["--family", "bogus"], ["--steps", "0"]])
+def test_bad_options_are_usage_errors_before_any_work(argv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        pinclip(["quickstart", "--smoke", "--out", str(tmp_path / "qs"), *argv])
+    assert exit_info.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+    assert not (tmp_path / "qs").exists()
+
+
+def test_unusable_output_folder_is_a_clear_error(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert pinclip(["quickstart", "--smoke", "--out", str(blocker / "qs")]) == 1
+    assert f"--out {blocker / 'qs'}: cannot create the output folder" in capsys.readouterr().err
