@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from pinclip_sdk.training.config import DataConfig, LoRAConfig, ModelConfig, NoiseConfig, TrainConfig
+from pinclip_sdk.training.threads import torch_threads
 
 
 def tiny_model_config(
@@ -61,19 +62,14 @@ def make_tiny_checkpoint(
 
     Returns the checkpoint directory (`directory`), loadable with `checkpoint.load_model`.
     """
-    import torch
 
     from pinclip_sdk.training.checkpoint import save_checkpoint
 
     model_cfg = tiny_model_config(noise, finetune, head, injection, image_size)
-    threads = torch.get_num_threads()
     # Tensors this small gain nothing from intra-op threads, and on a busy CPU the thread hand-offs
-    # cost 20x the work; the previous setting is restored below.
-    torch.set_num_threads(1)
-    try:
+    # cost 20x the work.
+    with torch_threads(1):
         model = _train_tiny(model_cfg, seed, steps, image_size)
-    finally:
-        torch.set_num_threads(threads)
     config = TrainConfig(model=model_cfg, data=DataConfig(batch_size=16), seed=seed, max_steps=steps)
     return save_checkpoint(directory, model, config, metrics={"synthetic_steps": steps})
 

@@ -15,12 +15,10 @@ TINY = ProxyConfig(seed=3, size=32, train_per_class=8, val_per_class=6, generato
 @pytest.fixture(scope="session", autouse=True)
 def _single_intra_op_thread():
     """Tiny tensors: intra-op threads only add hand-off cost on a busy 2-core machine."""
-    import torch
+    from pinclip_sdk.training.threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

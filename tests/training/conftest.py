@@ -15,12 +15,10 @@ from pinclip_sdk.training.testing import tiny_model_config
 @pytest.fixture(scope="session", autouse=True)
 def _single_intra_op_thread():
     """Tiny tensors: intra-op threads only add hand-off cost, 20x on a busy 2-core machine."""
-    import torch
+    from pinclip_sdk.training.threads import torch_threads
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.training.proxy import fit, sharpness, sources
 from pinclip_sdk.training.proxy.config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
+from pinclip_sdk.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -49,15 +50,13 @@ def subset_dir(root: Path, family: str) -> Path:
 
 @contextlib.contextmanager
 def _deterministic_torch(threads: int) -> Iterator[None]:
-    previous_threads = torch.get_num_threads()
     previous_mode = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        yield
+        with torch_threads(threads):
+            yield
     finally:
         torch.use_deterministic_algorithms(previous_mode)
-        torch.set_num_threads(previous_threads)
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:

@@ -8,12 +8,10 @@ split is then scored, giving per-family real / fake accuracy, accuracy and AP an
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import logging
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -81,19 +80,6 @@ class RunOutcome:
     train_samples: int
     train_seconds: float
     final_loss: float
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the block with `threads` torch intra-op threads, restoring the previous setting."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def family_dir(proxy_root: str | Path, family: str) -> Path:
