@@ -72,10 +72,11 @@ class RunSpec:
 
 @dataclass
 class RunOutcome:
-    """A trained run: its checkpoint, the held-out calibration reals and what training cost."""
+    """A trained run: its checkpoint, its training images, the held-out calibration reals and the cost."""
 
     spec: RunSpec
     checkpoint: Path
+    train_manifest: Path  # the images trained on (CSV manifest): calibration data that is never test data
     calib_reals: list[Any]
     train_samples: int
     train_seconds: float
@@ -161,7 +162,9 @@ def train_run(
         result = trainer.train(config)
     seconds = time.perf_counter() - started
     tail = result.losses[-max(1, len(result.losses) // 10) :]
-    return RunOutcome(spec, result.last_checkpoint, calib, len(train), seconds, float(np.mean(tail)))
+    return RunOutcome(
+        spec, result.last_checkpoint, manifest, calib, len(train), seconds, float(np.mean(tail))
+    )
 
 
 def evaluate_run(outcome: RunOutcome, proxy_root: str | Path, *, progress: bool = False) -> dict[str, Any]:

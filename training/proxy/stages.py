@@ -58,12 +58,11 @@ def export_stage(out: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say
     from pinclip_sdk.export import pipeline
     from pinclip_sdk.export.config import ExportConfig
 
-    calib = out / "runs" / outcome.spec.name / "train_manifest.csv"  # train images only, never test
     config = ExportConfig(
         targets=("onnxruntime", "openvino"),
         int8=True,
         fp16=False,
-        calib=calib,
+        calib=outcome.train_manifest,  # train images only, never test
         calib_size=plan.calib_size,
         gate_size=plan.gate_size,  # train images not used for calibration
         model_id=f"quickstart-proxy-{outcome.spec.family}-s{outcome.spec.seed}",
