@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace pinclip {
 namespace {
@@ -98,6 +101,9 @@ void quantize_int16(Coeffs& c) {
   c.int16 = true;
   c.packed.clear();
   c.packed_nc = 0;
+  c.packed_digits.clear();
+  c.packed_aligned.clear();
+  c.packed_aligned_phase = -1;
 }
 
 Coeffs identity_coeffs(int64_t first, int count) {
@@ -166,6 +172,8 @@ namespace pinclip {
 void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
 void horizontal4_avx2(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const[4]);
 void vertical_avx2(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
+void horizontal5_avx512vnni(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const*);
+void vertical_avx512vnni(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 #endif
 #if defined(__aarch64__)
 void horizontal_neon(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
@@ -173,15 +181,46 @@ void horizontal4_neon(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs
 void vertical_neon(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 #endif
 
-Kernels select_kernels(bool allow_simd) {
+namespace {
+
+// Fastest first; a level is used when the build has it and the CPU supports it.
+constexpr const char* kLevels[] = {"avx512vnni", "avx2", "neon", "scalar"};
+
+int level_rank(const char* name) {
+  for (int i = 0; i < 4; ++i)
+    if (std::strcmp(kLevels[i], name) == 0) return i;
+  return -1;
+}
+
+}  // namespace
+
+Kernels kernels_by_name(const char* name) {
+  const std::string level = name;
+  if (level == "scalar")
+    return Kernels{resample_row_horizontal, resample_rows4_horizontal, 4, resample_row_vertical, "scalar"};
 #if defined(PINCLIP_HAVE_AVX2)
-  if (allow_simd && __builtin_cpu_supports("avx2")) return Kernels{horizontal_avx2, horizontal4_avx2, vertical_avx2, "avx2"};
+  if (level == "avx2" && __builtin_cpu_supports("avx2"))
+    return Kernels{horizontal_avx2, horizontal4_avx2, 4, vertical_avx2, "avx2"};
+  // The 5-row horizontal and the vertical pass use VNNI byte dot products; single rows stay AVX2.
+  if (level == "avx512vnni" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512vnni"))
+    return Kernels{horizontal_avx2, horizontal5_avx512vnni, 5, vertical_avx512vnni, "avx512vnni"};
 #elif defined(__aarch64__)
-  if (allow_simd) return Kernels{horizontal_neon, horizontal4_neon, vertical_neon, "neon"};  // baseline on aarch64
-#else
-  (void)allow_simd;
+  if (level == "neon") return Kernels{horizontal_neon, horizontal4_neon, 4, vertical_neon, "neon"};  // aarch64 baseline
 #endif
-  return Kernels{resample_row_horizontal, resample_rows4_horizontal, resample_row_vertical, "scalar"};
+  return Kernels{nullptr, nullptr, 0, nullptr, nullptr};
+}
+
+Kernels select_kernels(bool allow_simd) {
+  int first = allow_simd ? 0 : level_rank("scalar");
+  if (const char* cap = std::getenv("PINCLIP_MAX_SIMD"); cap != nullptr && level_rank(cap) >= 0)
+    first = std::max(first, level_rank(cap));
+  for (int i = first; i < 4; ++i) {
+    const Kernels k = kernels_by_name(kLevels[i]);
+    if (k.name != nullptr) return k;
+  }
+  return kernels_by_name("scalar");
 }
 
 }  // namespace pinclip

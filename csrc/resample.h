@@ -31,6 +31,10 @@ struct Coeffs {
   mutable std::vector<int16_t> packed;    // AVX2: int16 weight vectors
   mutable std::vector<int32_t> packed32;  // NEON: weights padded to 8 taps
   mutable int packed_nc = 0;
+  mutable std::vector<int32_t> packed_digits;   // AVX-512 VNNI: signed byte digits of 4-tap groups
+  mutable std::vector<int32_t> packed_aligned;  // the same, taps shifted to start on a multiple of 4
+  mutable int packed_aligned_phase = -1;        // x_origin % 4 that packed_aligned was built for
+
 };
 
 // Pillow `precompute_coeffs` + `normalize_coeffs_8bpc` for output positions [first, first + count)
@@ -67,16 +71,23 @@ void resample_rows4_horizontal(const uint8_t* const rows[4], std::ptrdiff_t pixe
 
 // The SIMD variants chosen at run time (null when the CPU or build lacks them).
 using HorizontalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
-using Horizontal4Fn = void (*)(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int,
-                               uint8_t* const[4]);
+using HorizontalBlockFn = void (*)(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int,
+                                   uint8_t* const*);
 using VerticalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 struct Kernels {
   HorizontalFn horizontal;
-  Horizontal4Fn horizontal4;  // four rows sharing the weights
+  HorizontalBlockFn horizontal_block;  // `block_rows` rows sharing the weights
+  int block_rows;
   VerticalFn vertical;
   const char* name;
 };
-// The fastest exact kernels this CPU supports; `allow_simd = false` forces the scalar ones.
+// The fastest exact kernels this CPU supports; `allow_simd = false` forces the scalar ones. The
+// environment variable PINCLIP_MAX_SIMD (scalar, avx2, avx512vnni) caps the choice, like oneDNN's
+// ONEDNN_MAX_CPU_ISA: for tests of every path on one machine and for A/B measurements.
 Kernels select_kernels(bool allow_simd);
+
+// The kernels of one level by name ("scalar", "avx2", "avx512vnni", "neon"); `name` null when this
+// build or CPU lacks them.
+Kernels kernels_by_name(const char* name);
 
 }  // namespace pinclip

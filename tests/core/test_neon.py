@@ -1,7 +1,8 @@
 """The SIMD resample kernels equal the scalar ones, checked by a C++ self-test (csrc/tests).
 
 The NEON build is cross-compiled and run under qemu-aarch64 when that toolchain is installed
-(`apt-get install g++-aarch64-linux-gnu qemu-user`); the native build checks AVX2 on x86-64.
+(`apt-get install g++-aarch64-linux-gnu qemu-user`); the native build checks every x86-64 level the
+CPU runs (AVX2, and AVX-512 VNNI where present).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 CSRC = Path(__file__).resolve().parents[2] / "csrc"
-SOURCES = [CSRC / "tests" / "neon_selftest.cpp", CSRC / "resample.cpp"]
+SOURCES = [CSRC / "tests" / "simd_selftest.cpp", CSRC / "resample.cpp"]
 FLAGS = ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off"]
 
 
@@ -48,10 +49,19 @@ def test_native_simd_kernels_equal_scalar(tmp_path):
         pytest.skip("no g++")
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64"):
-        extra = ["-DPINCLIP_HAVE_AVX2=1", str(CSRC / "resample_avx2.cpp")]
+        extra = ["-DPINCLIP_HAVE_AVX2=1", str(CSRC / "resample_avx2.cpp"), str(CSRC / "resample_avx512.cpp")]
     elif machine in ("aarch64", "arm64"):
         extra = [str(CSRC / "resample_neon.cpp")]
     else:
         pytest.skip(f"no SIMD kernels for {machine}")
     out = _build_and_run(compiler, extra, [], tmp_path / "native")
     assert ", 0 failures" in out
+    if machine in ("x86_64", "amd64"):
+        assert "kernels: avx2" in out or "avx2" not in _cpu_flags()
+
+
+def _cpu_flags() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
