@@ -104,6 +104,8 @@ void quantize_int16(Coeffs& c) {
   c.packed_digits.clear();
   c.packed_aligned.clear();
   c.packed_aligned_phase = -1;
+  c.packed_pairs.clear();
+  c.packed_pairs_phase = -1;
 }
 
 Coeffs identity_coeffs(int64_t first, int count) {
@@ -170,7 +172,7 @@ namespace pinclip {
 
 #if defined(PINCLIP_HAVE_AVX2)
 void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
-void horizontal4_avx2(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const[4]);
+void horizontal8_avx2(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const*);
 void vertical_avx2(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 void horizontal5_avx512vnni(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const*);
 void vertical_avx512vnni(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
@@ -200,7 +202,7 @@ Kernels kernels_by_name(const char* name) {
     return Kernels{resample_row_horizontal, resample_rows4_horizontal, 4, resample_row_vertical, "scalar"};
 #if defined(PINCLIP_HAVE_AVX2)
   if (level == "avx2" && __builtin_cpu_supports("avx2"))
-    return Kernels{horizontal_avx2, horizontal4_avx2, 4, vertical_avx2, "avx2"};
+    return Kernels{horizontal_avx2, horizontal8_avx2, 8, vertical_avx2, "avx2"};
   // The 5-row horizontal and the vertical pass use VNNI byte dot products; single rows stay AVX2.
   if (level == "avx512vnni" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

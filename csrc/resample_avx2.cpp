@@ -16,7 +16,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace pinclip {
 namespace {
@@ -167,6 +169,139 @@ PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c
   }
 }
 
+// Eight RGB rows through a staging buffer. Block P holds pixels 2P, 2P+1 of the eight rows as 24
+// int32 lanes of int16 pairs, lane 3r + c = (channel c of pixel 2P, of pixel 2P + 1) of row r, so
+// three 32-byte loads feed `vpmaddwd` with no shuffle per tap. The split weights accumulate apart
+// (sum of pix * kh, sum of pix * kl) and meet once per output: (hi << 11) + lo. Each position's taps
+// start on an even pixel (a leading zero weight when needed).
+constexpr int kStagedRows = 8;
+constexpr int kPairBytes = 12 * kStagedRows;
+
+// Pillow's k = (kh << 11) + kl as two int16 pairs per 2-tap pair: word 0 (kh_t, kh_t+1), word 1
+// (kl_t, kl_t+1), taps shifted by lead = (xmin - phase) % 2, zero outside the taps.
+void pack_pairs(const Coeffs& c, int phase, int pairs) {
+  c.packed_pairs.assign(static_cast<std::size_t>(c.count) * pairs * 2, 0);
+  for (int i = 0; i < c.count; ++i) {
+    const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
+    const int lead = (c.xmin[i] - phase) & 1;
+    for (int j = 0; j < pairs; ++j) {
+      uint32_t kh = 0, kl = 0;
+      for (int half = 0; half < 2; ++half) {
+        const int t = 2 * j + half - lead;
+        const int32_t w = t >= 0 && t < c.taps[i] ? k[t] : 0;
+        kh |= (static_cast<uint32_t>(w >> 11) & 0xffffu) << (16 * half);
+        kl |= static_cast<uint32_t>(w & 2047) << (16 * half);
+      }
+      c.packed_pairs[(static_cast<std::size_t>(i) * pairs + j) * 2] = static_cast<int32_t>(kh);
+      c.packed_pairs[(static_cast<std::size_t>(i) * pairs + j) * 2 + 1] = static_cast<int32_t>(kl);
+    }
+  }
+  c.packed_pairs_phase = phase;
+}
+
+// Stages pairs [p_begin, p_end) into `stage`, whose block 0 is pair p_begin.
+PINCLIP_AVX2 void stage_rgb8(const uint8_t* const rows[kStagedRows], int in_pixels, int p_begin, int p_end,
+                             uint8_t* stage) {
+  const __m128i spread = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
+  const int n = p_end - p_begin;
+  const std::ptrdiff_t avail = static_cast<std::ptrdiff_t>(in_pixels) * 3 - static_cast<std::ptrdiff_t>(p_begin) * 6;
+  const uint8_t* src[kStagedRows];  // local copies: the stores below may alias `rows`
+  for (int r = 0; r < kStagedRows; ++r) src[r] = rows[r] + static_cast<std::ptrdiff_t>(p_begin) * 6;
+  // Blocks in order, rows in order: a slot gets 16 bytes for its 12, the extra 4 landing in the
+  // next slot, which is written after it (by this call or the next one).
+  int j = 0;
+  for (; j < n && 6 * static_cast<std::ptrdiff_t>(j) + 8 <= avail; ++j) {
+    uint8_t* const block = stage + static_cast<std::ptrdiff_t>(j) * kPairBytes;
+    for (int r = 0; r < kStagedRows; ++r) {
+      const __m128i raw = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src[r] + 6 * j));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(block + 12 * r), _mm_shuffle_epi8(raw, spread));
+    }
+  }
+  for (; j < n; ++j) {  // the rows' end: copy what exists (zeros beyond meet zero weights)
+    const std::ptrdiff_t left = avail - 6 * static_cast<std::ptrdiff_t>(j);
+    for (int r = 0; r < kStagedRows; ++r) {
+      uint8_t tail[16] = {};
+      if (left > 0) std::memcpy(tail, src[r] + 6 * j, static_cast<std::size_t>(std::min<std::ptrdiff_t>(6, left)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(stage + static_cast<std::ptrdiff_t>(j) * kPairBytes + 12 * r),
+                       _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tail)), spread));
+    }
+  }
+}
+
+// acc += madd(v, k). One asm statement so that GCC 12 neither re-loads `v` for each of its two
+// uses (a memory operand per multiply: the loop became load-bound) nor copies the accumulator
+// between registers every iteration.
+PINCLIP_AVX2 inline void madd_accumulate(__m256i& acc, __m256i v, __m256i k) {
+  __m256i product;
+  asm("vpmaddwd %2, %3, %1\n\tvpaddd %1, %0, %0" : "+x"(acc), "=&x"(product) : "x"(v), "x"(k));
+}
+
+PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], const Coeffs& c, int x_origin,
+                                       int in_pixels, uint8_t* const outs[kStagedRows]) {
+  const int pairs = (c.ksize + 1 + 1) / 2;
+  if (c.packed_pairs_phase != (x_origin & 1)) pack_pairs(c, x_origin & 1, pairs);
+  const int count = c.count;
+  // Pairs are numbered from the row start (pixel 0 at `rows[r]`, x_origin in c's terms).
+  int p_first = (c.xmin[0] - x_origin) >> 1, p_end = p_first;
+  for (int i = 0; i < count; ++i) {
+    const int p = c.xmin[i] - x_origin;
+    p_first = std::min(p_first, p >> 1);
+    p_end = std::max(p_end, (p >> 1) + (((p & 1) + c.taps[i] + 1) >> 1));
+  }
+  thread_local std::vector<uint8_t> stage;
+  stage.resize(static_cast<std::size_t>(p_end - p_first) * kPairBytes + 16);  // + 16: the last store's tail
+  // Staged a little ahead of the positions that read it, so the blocks are still in L1 when read.
+  constexpr int kChunk = 32;
+  int staged = p_first;
+
+  const __m256i bias = _mm256_set1_epi32(1 << (c.precision - 1));
+  const __m128i shift = _mm_cvtsi32_si128(c.precision);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const int* const xmin = c.xmin.data();
+  const int* const taps = c.taps.data();
+  const int32_t* const weights = c.packed_pairs.data();
+  const uint8_t* const base = stage.data() - static_cast<std::ptrdiff_t>(p_first) * kPairBytes;
+  uint8_t* o[kStagedRows];
+  for (int r = 0; r < kStagedRows; ++r) o[r] = outs[r];
+  for (int i = 0; i < count; ++i) {
+    const int p = xmin[i] - x_origin;
+    const int used = ((p & 1) + taps[i] + 1) >> 1;
+    for (const int need = (p >> 1) + used; staged < need; staged = std::min(p_end, staged + kChunk))
+      stage_rgb8(rows, in_pixels, staged, std::min(p_end, staged + kChunk),
+                 stage.data() + static_cast<std::ptrdiff_t>(staged - p_first) * kPairBytes);
+    const uint8_t* block = base + static_cast<std::ptrdiff_t>(p >> 1) * kPairBytes;
+    const int32_t* w = weights + static_cast<std::size_t>(i) * pairs * 2;
+    __m256i lo0 = bias, lo1 = bias, lo2 = bias;
+    __m256i hi0 = _mm256_setzero_si256(), hi1 = _mm256_setzero_si256(), hi2 = _mm256_setzero_si256();
+    for (int j = 0; j < used; ++j, w += 2, block += kPairBytes) {
+      const __m256i kh = _mm256_set1_epi32(w[0]), kl = _mm256_set1_epi32(w[1]);
+      const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block));
+      const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32));
+      const __m256i v2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64));
+      madd_accumulate(hi0, v0, kh);
+      madd_accumulate(lo0, v0, kl);
+      madd_accumulate(hi1, v1, kh);
+      madd_accumulate(lo1, v1, kl);
+      madd_accumulate(hi2, v2, kh);
+      madd_accumulate(lo2, v2, kl);
+    }
+    const __m256i s0 = _mm256_sra_epi32(_mm256_add_epi32(lo0, _mm256_slli_epi32(hi0, 11)), shift);
+    const __m256i s1 = _mm256_sra_epi32(_mm256_add_epi32(lo1, _mm256_slli_epi32(hi1, 11)), shift);
+    const __m256i s2 = _mm256_sra_epi32(_mm256_add_epi32(lo2, _mm256_slli_epi32(hi2, 11)), shift);
+    // Saturating packs clamp like clip8; the permutation restores lane order: row r at bytes 3r..3r+2.
+    const __m256i bytes = _mm256_permutevar8x32_epi32(
+        _mm256_packus_epi16(_mm256_packs_epi32(s0, s1), _mm256_packs_epi32(s2, s2)), order);
+    uint8_t px[32];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(px), bytes);
+    const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(i) * 3;
+    if (i + 1 < count) {  // 4-byte copies: the 4th byte is overwritten by position i + 1
+      for (int r = 0; r < kStagedRows; ++r) std::memcpy(o[r] + at, px + 3 * r, 4);
+    } else {
+      for (int r = 0; r < kStagedRows; ++r) std::memcpy(o[r] + at, px + 3 * r, 3);
+    }
+  }
+}
+
 template <bool Split>
 PINCLIP_AVX2 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::size_t width_bytes, const int32_t* k,
                                int taps, int precision, uint8_t* out) {
@@ -174,7 +309,8 @@ PINCLIP_AVX2 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::
   const __m128i shift = _mm_cvtsi32_si128(precision);
   std::size_t x = 0;
   for (; x + 16 <= width_bytes; x += 16) {
-    __m256i acc_lo = _mm256_setzero_si256(), acc_hi = _mm256_setzero_si256();
+    // Split: the kh and kl halves accumulate apart and meet once per output, (hi << 11) + lo.
+    __m256i lo_lo = bias, lo_hi = bias, hi_lo = _mm256_setzero_si256(), hi_hi = _mm256_setzero_si256();
     for (int t = 0; t < taps; t += 2) {
       const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + t * stride + x)));
       const __m256i b = t + 1 < taps ? _mm256_cvtepu8_epi16(_mm_loadu_si128(
@@ -188,19 +324,23 @@ PINCLIP_AVX2 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::
         const __m256i kh = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1 >> 11) << 16) |
                                                                   (static_cast<uint32_t>(k0 >> 11) & 0xffffu)));
         const __m256i kl = _mm256_set1_epi32(((k1 & 2047) << 16) | (k0 & 2047));
-        acc_lo = _mm256_add_epi32(acc_lo, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(lo, kh), 11),
-                                                           _mm256_madd_epi16(lo, kl)));
-        acc_hi = _mm256_add_epi32(acc_hi, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(hi, kh), 11),
-                                                           _mm256_madd_epi16(hi, kl)));
+        hi_lo = _mm256_add_epi32(hi_lo, _mm256_madd_epi16(lo, kh));
+        hi_hi = _mm256_add_epi32(hi_hi, _mm256_madd_epi16(hi, kh));
+        lo_lo = _mm256_add_epi32(lo_lo, _mm256_madd_epi16(lo, kl));
+        lo_hi = _mm256_add_epi32(lo_hi, _mm256_madd_epi16(hi, kl));
       } else {
         const __m256i kk = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1) << 16) |
                                                                   (static_cast<uint32_t>(k0) & 0xffffu)));
-        acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(lo, kk));
-        acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(hi, kk));
+        lo_lo = _mm256_add_epi32(lo_lo, _mm256_madd_epi16(lo, kk));
+        lo_hi = _mm256_add_epi32(lo_hi, _mm256_madd_epi16(hi, kk));
       }
     }
-    const __m256i s_lo = _mm256_sra_epi32(_mm256_add_epi32(acc_lo, bias), shift);
-    const __m256i s_hi = _mm256_sra_epi32(_mm256_add_epi32(acc_hi, bias), shift);
+    if (Split) {
+      lo_lo = _mm256_add_epi32(lo_lo, _mm256_slli_epi32(hi_lo, 11));
+      lo_hi = _mm256_add_epi32(lo_hi, _mm256_slli_epi32(hi_hi, 11));
+    }
+    const __m256i s_lo = _mm256_sra_epi32(lo_lo, shift);
+    const __m256i s_hi = _mm256_sra_epi32(lo_hi, shift);
     // Saturating packs clamp to [0, 255] exactly like clip8; the lane order comes back to x 0..15.
     const __m256i words = _mm256_packs_epi32(s_lo, s_hi);
     const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
@@ -232,20 +372,20 @@ void horizontal_avx2(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, co
   }
 }
 
-void horizontal4_avx2(const uint8_t* const rows[4], std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
-                      int x_origin, int in_pixels, uint8_t* const outs[4]) {
+void horizontal8_avx2(const uint8_t* const* rows, std::ptrdiff_t pixel_stride, int nc, const Coeffs& c, int x_origin,
+                      int in_pixels, uint8_t* const* outs) {
   if ((nc != 3 && nc != 4) || pixel_stride != nc) {
-    for (int r = 0; r < 4; ++r) resample_row_horizontal(rows[r], pixel_stride, nc, c, x_origin, in_pixels, outs[r]);
+    for (int r = 0; r < 8; ++r) resample_row_horizontal(rows[r], pixel_stride, nc, c, x_origin, in_pixels, outs[r]);
+    return;
+  }
+  if (nc == 3) {
+    horizontal_rows8_rgb(rows, c, x_origin, in_pixels, outs);
     return;
   }
   if (c.packed_nc != nc) pack_horizontal(c, nc);
-  const bool split = !fits_int16(c);
-  if (nc == 3) {
-    split ? horizontal_rows4<3, true>(rows, c, x_origin, in_pixels, outs)
-          : horizontal_rows4<3, false>(rows, c, x_origin, in_pixels, outs);
-  } else {
-    split ? horizontal_rows4<4, true>(rows, c, x_origin, in_pixels, outs)
-          : horizontal_rows4<4, false>(rows, c, x_origin, in_pixels, outs);
+  for (int half = 0; half < 8; half += 4) {  // RGBA: two blocks of four rows
+    fits_int16(c) ? horizontal_rows4<4, false>(rows + half, c, x_origin, in_pixels, outs + half)
+                  : horizontal_rows4<4, true>(rows + half, c, x_origin, in_pixels, outs + half);
   }
 }
 
