@@ -240,7 +240,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = MACRO_STRINGIFY(VERSION_INFO);
 
   m.def("simd_kernels", [](bool allow) { return std::string(pinclip::select_kernels(allow).name); },
-        py::arg("allow_simd") = true, "Name of the resample kernels this CPU gets ('avx2', 'neon' or 'scalar').");
+        py::arg("allow_simd") = true, "Name of the resample kernels this CPU gets ('avx512vnni', 'avx2', 'neon' or 'scalar'; "
+        "the PINCLIP_MAX_SIMD environment variable caps it).");
   m.def(
       "float_to_half", [](float v) { return pinclip::float_to_half(v); }, py::arg("value"),
       "IEEE binary16 bits of a float32, rounded to nearest even (the core's float16 output).");

@@ -228,6 +228,8 @@ PINCLIP_AVX2 void stage_rgb8(const uint8_t* const rows[kStagedRows], int in_pixe
   }
 }
 
+inline void store_dword(uint8_t* dst, int32_t v) { std::memcpy(dst, &v, 4); }
+
 // acc += madd(v, k). One asm statement so that GCC 12 neither re-loads `v` for each of its two
 // uses (a memory operand per multiply: the loop became load-bound) nor copies the accumulator
 // between registers every iteration.
@@ -256,7 +258,9 @@ PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], c
 
   const __m256i bias = _mm256_set1_epi32(1 << (c.precision - 1));
   const __m128i shift = _mm_cvtsi32_si128(c.precision);
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  const __m256i halves = _mm256_setr_epi32(0, 4, 1, 0, 5, 2, 6, 0);
+  const __m256i row_dwords = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1, 0, 1, 2, -1, 3, 4, 5,
+                                              -1, 6, 7, 8, -1, 9, 10, 11, -1);
   const int* const xmin = c.xmin.data();
   const int* const taps = c.taps.data();
   const int32_t* const weights = c.packed_pairs.data();
@@ -288,51 +292,70 @@ PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], c
     const __m256i s0 = _mm256_sra_epi32(_mm256_add_epi32(lo0, _mm256_slli_epi32(hi0, 11)), shift);
     const __m256i s1 = _mm256_sra_epi32(_mm256_add_epi32(lo1, _mm256_slli_epi32(hi1, 11)), shift);
     const __m256i s2 = _mm256_sra_epi32(_mm256_add_epi32(lo2, _mm256_slli_epi32(hi2, 11)), shift);
-    // Saturating packs clamp like clip8; the permutation restores lane order: row r at bytes 3r..3r+2.
-    const __m256i bytes = _mm256_permutevar8x32_epi32(
-        _mm256_packus_epi16(_mm256_packs_epi32(s0, s1), _mm256_packs_epi32(s2, s2)), order);
-    uint8_t px[32];
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(px), bytes);
+    // Saturating packs clamp like clip8. Lane order after the packs: dwords 0, 4, 1, 5, 2, 6 hold
+    // bytes 0-3, 4-7, ..., 20-23 of the 24 (row r at 3r..3r+2); the dword permutation puts rows
+    // 0-3 in the low half and 4-7 in the high one, the byte shuffle gives each row a dword.
+    const __m256i packed = _mm256_packus_epi16(_mm256_packs_epi32(s0, s1), _mm256_packs_epi32(s2, s2));
+    const __m256i rgbx = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(packed, halves), row_dwords);
+    const __m128i low = _mm256_castsi256_si128(rgbx), high = _mm256_extracti128_si256(rgbx, 1);
     const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(i) * 3;
-    if (i + 1 < count) {  // 4-byte copies: the 4th byte is overwritten by position i + 1
-      for (int r = 0; r < kStagedRows; ++r) std::memcpy(o[r] + at, px + 3 * r, 4);
+    if (i + 1 < count) {  // 4-byte stores: the 4th byte is overwritten by position i + 1
+      _mm_storeu_si32(o[0] + at, low);
+      store_dword(o[1] + at, _mm_extract_epi32(low, 1));
+      store_dword(o[2] + at, _mm_extract_epi32(low, 2));
+      store_dword(o[3] + at, _mm_extract_epi32(low, 3));
+      _mm_storeu_si32(o[4] + at, high);
+      store_dword(o[5] + at, _mm_extract_epi32(high, 1));
+      store_dword(o[6] + at, _mm_extract_epi32(high, 2));
+      store_dword(o[7] + at, _mm_extract_epi32(high, 3));
     } else {
-      for (int r = 0; r < kStagedRows; ++r) std::memcpy(o[r] + at, px + 3 * r, 3);
+      uint8_t px[32];
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(px), rgbx);
+      for (int r = 0; r < kStagedRows; ++r) std::memcpy(o[r] + at, px + 4 * r, 3);
     }
   }
 }
 
+// One output row of the vertical pass. The weights of each pair of taps are packed once per row
+// (kh pair, kl pair as int16 words; fast mode: the int16 weights in the kh slot), then broadcast
+// from memory for every 16 columns.
 template <bool Split>
 PINCLIP_AVX2 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::size_t width_bytes, const int32_t* k,
                                int taps, int precision, uint8_t* out) {
+  const int pairs = (taps + 1) / 2;
+  thread_local std::vector<int32_t> packed;
+  packed.resize(static_cast<std::size_t>(pairs) * 2);
+  for (int j = 0; j < pairs; ++j) {
+    const int32_t k0 = k[2 * j], k1 = 2 * j + 1 < taps ? k[2 * j + 1] : 0;
+    const int32_t h0 = Split ? k0 >> 11 : k0, h1 = Split ? k1 >> 11 : k1;
+    packed[2 * j] = static_cast<int32_t>((static_cast<uint32_t>(h1) << 16) | (static_cast<uint32_t>(h0) & 0xffffu));
+    packed[2 * j + 1] = ((k1 & 2047) << 16) | (k0 & 2047);
+  }
+  const int32_t* const weights = packed.data();
   const __m256i bias = _mm256_set1_epi32(1 << (precision - 1));
   const __m128i shift = _mm_cvtsi32_si128(precision);
+  const __m128i zero = _mm_setzero_si128();
   std::size_t x = 0;
   for (; x + 16 <= width_bytes; x += 16) {
     // Split: the kh and kl halves accumulate apart and meet once per output, (hi << 11) + lo.
     __m256i lo_lo = bias, lo_hi = bias, hi_lo = _mm256_setzero_si256(), hi_hi = _mm256_setzero_si256();
-    for (int t = 0; t < taps; t += 2) {
-      const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(base + t * stride + x)));
-      const __m256i b = t + 1 < taps ? _mm256_cvtepu8_epi16(_mm_loadu_si128(
-                                           reinterpret_cast<const __m128i*>(base + (t + 1) * stride + x)))
-                                     : _mm256_setzero_si256();
-      const int32_t k0 = k[t];
-      const int32_t k1 = t + 1 < taps ? k[t + 1] : 0;
+    const uint8_t* row = base + x;
+    for (int j = 0; j < pairs; ++j, row += 2 * stride) {
+      const __m256i a = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row)));
+      const __m256i b = _mm256_cvtepu8_epi16(
+          2 * j + 1 < taps ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + stride)) : zero);
       const __m256i lo = _mm256_unpacklo_epi16(a, b);  // x 0-3, 8-11 as (row t, row t+1) pairs
       const __m256i hi = _mm256_unpackhi_epi16(a, b);  // x 4-7, 12-15
+      const __m256i kh = _mm256_set1_epi32(weights[2 * j]);
       if (Split) {
-        const __m256i kh = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1 >> 11) << 16) |
-                                                                  (static_cast<uint32_t>(k0 >> 11) & 0xffffu)));
-        const __m256i kl = _mm256_set1_epi32(((k1 & 2047) << 16) | (k0 & 2047));
-        hi_lo = _mm256_add_epi32(hi_lo, _mm256_madd_epi16(lo, kh));
-        hi_hi = _mm256_add_epi32(hi_hi, _mm256_madd_epi16(hi, kh));
-        lo_lo = _mm256_add_epi32(lo_lo, _mm256_madd_epi16(lo, kl));
-        lo_hi = _mm256_add_epi32(lo_hi, _mm256_madd_epi16(hi, kl));
+        const __m256i kl = _mm256_set1_epi32(weights[2 * j + 1]);
+        madd_accumulate(hi_lo, lo, kh);
+        madd_accumulate(hi_hi, hi, kh);
+        madd_accumulate(lo_lo, lo, kl);
+        madd_accumulate(lo_hi, hi, kl);
       } else {
-        const __m256i kk = _mm256_set1_epi32(static_cast<int32_t>((static_cast<uint32_t>(k1) << 16) |
-                                                                  (static_cast<uint32_t>(k0) & 0xffffu)));
-        lo_lo = _mm256_add_epi32(lo_lo, _mm256_madd_epi16(lo, kk));
-        lo_hi = _mm256_add_epi32(lo_hi, _mm256_madd_epi16(hi, kk));
+        madd_accumulate(lo_lo, lo, kh);
+        madd_accumulate(lo_hi, hi, kh);
       }
     }
     if (Split) {

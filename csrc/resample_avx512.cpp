@@ -191,6 +191,8 @@ PINCLIP_AVX512 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs&
   }
 }
 
+inline void store_dword(uint8_t* dst, int32_t v) { std::memcpy(dst, &v, 4); }
+
 // Five RGB rows sharing the weights, through a staging buffer. Block q of the buffer holds pixels
 // 4q..4q+3 of the five rows as 15 int32 lanes, lane 3r + c = channel c of row r's four pixels, so
 // one 64-byte load feeds `vpdpbusd` directly: no per-group inserts or shuffles, 15 of 16 lanes busy.
@@ -199,18 +201,22 @@ PINCLIP_AVX512 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs&
 constexpr int kStagedRows = 5;
 constexpr int kBlockBytes = 12 * kStagedRows;
 
-PINCLIP_AVX512 void stage_rgb5(const uint8_t* const rows[kStagedRows], int in_pixels, int q_first, int q_end,
+// Stages blocks [q_begin, q_end) into `stage`, whose block 0 is q_begin.
+PINCLIP_AVX512 void stage_rgb5(const uint8_t* const rows[kStagedRows], int in_pixels, int q_begin, int q_end,
                                uint8_t* stage) {
   const __m128i gather = _mm_setr_epi8(0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, -1, -1, -1, -1);
   const std::ptrdiff_t row_bytes = static_cast<std::ptrdiff_t>(in_pixels) * 3;
-  for (int q = q_first; q < q_end; ++q) {
+  const uint8_t* src[kStagedRows];  // local copies: the stores below may alias `rows`
+  for (int r = 0; r < kStagedRows; ++r) src[r] = rows[r];
+  for (int q = q_begin; q < q_end; ++q) {
     const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(q) * 12;
-    uint8_t* block = stage + static_cast<std::ptrdiff_t>(q - q_first) * kBlockBytes;
+    uint8_t* block = stage + static_cast<std::ptrdiff_t>(q - q_begin) * kBlockBytes;
+    const bool inside = at + 16 <= row_bytes;
+    // Near the row's end, a masked load reads only the row's bytes (zeros beyond, zero weights).
+    const __mmask16 mask = inside ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (row_bytes - at)) - 1);
     for (int r = 0; r < kStagedRows; ++r) {
-      // Near the row's end, a masked load reads only the row's bytes (zeros beyond, zero weights).
-      const __m128i raw = at + 16 <= row_bytes
-                              ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + at))
-                              : _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << (row_bytes - at)) - 1), rows[r] + at);
+      const __m128i raw = inside ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[r] + at))
+                                 : _mm_maskz_loadu_epi8(mask, src[r] + at);
       // 16 bytes stored, 12 meant: the extra 4 land in the next slot, written after this one.
       _mm_storeu_si128(reinterpret_cast<__m128i*>(block + 12 * r), _mm_shuffle_epi8(raw, gather));
     }
@@ -235,10 +241,13 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
   }
   thread_local std::vector<uint8_t> stage;
   stage.resize(static_cast<std::size_t>(q_end - q_first) * kBlockBytes + 64);  // + 64: the last load's tail
-  stage_rgb5(rows, in_pixels, q_first, q_end, stage.data());
+  // Staged a little ahead of the positions that read it, so the blocks are still in L1 when read.
+  constexpr int kChunk = 32;
+  int staged = q_first;
 
   const __m512i bias = _mm512_set1_epi32(1 << (c.precision - 1));
   const __m128i shift = _mm_cvtsi32_si128(c.precision);
+  const __m128i row_dwords = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
   uint8_t *const o0 = outs[0], *const o1 = outs[1], *const o2 = outs[2], *const o3 = outs[3], *const o4 = outs[4];
   const int* const xmin = c.xmin.data();
   const int* const taps = c.taps.data();
@@ -247,6 +256,9 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
   for (int i = 0; i < count; ++i) {
     const int p = xmin[i] - x_origin;
     const int used = ((p & 3) + taps[i] + 3) >> 2;
+    for (const int need = (p >> 2) + used; staged < need; staged = std::min(q_end, staged + kChunk))
+      stage_rgb5(rows, in_pixels, staged, std::min(q_end, staged + kChunk),
+                 stage.data() + static_cast<std::ptrdiff_t>(staged - q_first) * kBlockBytes);
     const uint8_t* block = base + static_cast<std::ptrdiff_t>(p >> 2) * kBlockBytes;
     const int32_t* w = digits + static_cast<std::size_t>(i) * groups * 3;
     __m512i a0 = bias, a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
@@ -256,17 +268,19 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
       a1 = dot_broadcast(a1, v, w + 1);
       a2 = dot_broadcast(a2, v, w + 2);
     }
-    uint8_t px[16];  // row r: bytes 3r..3r+2
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(px), _mm512_cvtusepi32_epi8(finish(a0, a1, a2, shift)));
+    const __m128i px = _mm512_cvtusepi32_epi8(finish(a0, a1, a2, shift));  // row r: bytes 3r..3r+2
+    const __m128i rgbx = _mm_shuffle_epi8(px, row_dwords);                   // rows 0-3: a dword each
     const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(i) * 3;
-    if (i + 1 < count) {  // 4-byte copies: the 4th byte is overwritten by position i + 1
-      std::memcpy(o0 + at, px, 4);
-      std::memcpy(o1 + at, px + 3, 4);
-      std::memcpy(o2 + at, px + 6, 4);
-      std::memcpy(o3 + at, px + 9, 4);
-      std::memcpy(o4 + at, px + 12, 4);
+    if (i + 1 < count) {  // 4-byte stores: the 4th byte is overwritten by position i + 1
+      _mm_storeu_si32(o0 + at, rgbx);
+      store_dword(o1 + at, _mm_extract_epi32(rgbx, 1));
+      store_dword(o2 + at, _mm_extract_epi32(rgbx, 2));
+      store_dword(o3 + at, _mm_extract_epi32(rgbx, 3));
+      store_dword(o4 + at, _mm_extract_epi32(px, 3));  // row 4: bytes 12-14
     } else {
-      for (int r = 0; r < kStagedRows; ++r) std::memcpy(outs[r] + at, px + 3 * r, 3);
+      uint8_t bytes[16];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes), px);
+      for (int r = 0; r < kStagedRows; ++r) std::memcpy(outs[r] + at, bytes + 3 * r, 3);
     }
   }
 }

@@ -116,7 +116,8 @@ class Preprocessor:
 
     @property
     def kernels(self) -> str:
-        """The resample kernels in use on this CPU ("avx2", "neon" or "scalar")."""
+        """The resample kernels in use ("avx512vnni", "avx2", "neon" or "scalar"): the fastest this CPU
+        runs, capped by the PINCLIP_MAX_SIMD environment variable when set (read at construction)."""
         return self._engine.kernels
 
     def plan(self, width: int, height: int) -> Plan:

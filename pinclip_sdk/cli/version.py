@@ -18,7 +18,7 @@ def core_info() -> dict[str, Any]:
     except ImportError as exc:
         return {"available": False, "error": str(exc)}
     info: dict[str, Any] = {"available": True, "version": getattr(_core, "__version__", None)}
-    kernels = getattr(_core, "simd_kernels", None)  # 'avx2', 'neon' or 'scalar'
+    kernels = getattr(_core, "simd_kernels", None)  # 'avx512vnni', 'avx2', 'neon' or 'scalar'
     info["simd_level"] = kernels() if callable(kernels) else None
     return info
 
