@@ -94,7 +94,10 @@ void quantize_int16(Coeffs& c) {
   int32_t max_abs = 1;
   for (int32_t k : c.k) max_abs = std::max(max_abs, k < 0 ? -k : k);
   int bits = kPrecisionBits;
-  while (bits > 1 && static_cast<int64_t>(0.5 + max_abs * std::ldexp(1.0, bits - kPrecisionBits)) > 32767) --bits;
+  // At most 32384, not 32767: then every weight is two signed byte digits (d0 + 256 * d1, both in
+  // [-128, 127]), so the VNNI kernels need two dot products per group instead of three.
+  constexpr int64_t kMaxWeight = 32384;
+  while (bits > 1 && static_cast<int64_t>(0.5 + max_abs * std::ldexp(1.0, bits - kPrecisionBits)) > kMaxWeight) --bits;
   const double scale = std::ldexp(1.0, bits - kPrecisionBits);
   for (int32_t& k : c.k) k = static_cast<int32_t>(k < 0 ? -0.5 + k * scale : 0.5 + k * scale);
   c.precision = bits;
@@ -201,6 +204,7 @@ Kernels kernels_by_name(const char* name) {
   if (level == "scalar")
     return Kernels{resample_row_horizontal, resample_rows4_horizontal, 4, resample_row_vertical, "scalar"};
 #if defined(PINCLIP_HAVE_AVX2)
+  __builtin_cpu_init();  // idempotent; needed where no constructor ran it (static builds, early callers)
   if (level == "avx2" && __builtin_cpu_supports("avx2"))
     return Kernels{horizontal_avx2, horizontal8_avx2, 8, vertical_avx2, "avx2"};
   // The 5-row horizontal and the vertical pass use VNNI byte dot products; single rows stay AVX2.

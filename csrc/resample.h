@@ -34,6 +34,7 @@ struct Coeffs {
   mutable std::vector<int32_t> packed_digits;   // AVX-512 VNNI: signed byte digits of 4-tap groups
   mutable std::vector<int32_t> packed_aligned;  // the same, taps shifted to start on a multiple of 4
   mutable int packed_aligned_phase = -1;        // x_origin % 4 that packed_aligned was built for
+  mutable bool top_digit = true;                // some weight needs the third byte digit (set when packed)
   mutable std::vector<int32_t> packed_pairs;    // AVX2 staged: (kh, kl) words of 2-tap pairs
   mutable int packed_pairs_phase = -1;          // x_origin % 2 that packed_pairs was built for
 

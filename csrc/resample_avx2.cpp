@@ -177,9 +177,11 @@ PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c
 constexpr int kStagedRows = 8;
 constexpr int kPairBytes = 12 * kStagedRows;
 
-// Pillow's k = (kh << 11) + kl as two int16 pairs per 2-tap pair: word 0 (kh_t, kh_t+1), word 1
-// (kl_t, kl_t+1), taps shifted by lead = (xmin - phase) % 2, zero outside the taps.
+// The weights of each 2-tap pair as int16 words: exact mode splits Pillow's k = (kh << 11) + kl,
+// word 0 (kh_t, kh_t+1) and word 1 (kl_t, kl_t+1); fast mode's int16 weights go whole into word 0.
+// Taps are shifted by lead = (xmin - phase) % 2, zero outside the taps.
 void pack_pairs(const Coeffs& c, int phase, int pairs) {
+  const bool split = !c.int16;
   c.packed_pairs.assign(static_cast<std::size_t>(c.count) * pairs * 2, 0);
   for (int i = 0; i < c.count; ++i) {
     const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
@@ -189,8 +191,8 @@ void pack_pairs(const Coeffs& c, int phase, int pairs) {
       for (int half = 0; half < 2; ++half) {
         const int t = 2 * j + half - lead;
         const int32_t w = t >= 0 && t < c.taps[i] ? k[t] : 0;
-        kh |= (static_cast<uint32_t>(w >> 11) & 0xffffu) << (16 * half);
-        kl |= static_cast<uint32_t>(w & 2047) << (16 * half);
+        kh |= (static_cast<uint32_t>(split ? w >> 11 : w) & 0xffffu) << (16 * half);
+        kl |= static_cast<uint32_t>(split ? w & 2047 : 0) << (16 * half);
       }
       c.packed_pairs[(static_cast<std::size_t>(i) * pairs + j) * 2] = static_cast<int32_t>(kh);
       c.packed_pairs[(static_cast<std::size_t>(i) * pairs + j) * 2 + 1] = static_cast<int32_t>(kl);
@@ -238,6 +240,7 @@ PINCLIP_AVX2 inline void madd_accumulate(__m256i& acc, __m256i v, __m256i k) {
   asm("vpmaddwd %2, %3, %1\n\tvpaddd %1, %0, %0" : "+x"(acc), "=&x"(product) : "x"(v), "x"(k));
 }
 
+template <bool Split>
 PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], const Coeffs& c, int x_origin,
                                        int in_pixels, uint8_t* const outs[kStagedRows]) {
   const int pairs = (c.ksize + 1 + 1) / 2;
@@ -278,20 +281,29 @@ PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], c
     __m256i lo0 = bias, lo1 = bias, lo2 = bias;
     __m256i hi0 = _mm256_setzero_si256(), hi1 = _mm256_setzero_si256(), hi2 = _mm256_setzero_si256();
     for (int j = 0; j < used; ++j, w += 2, block += kPairBytes) {
-      const __m256i kh = _mm256_set1_epi32(w[0]), kl = _mm256_set1_epi32(w[1]);
+      const __m256i kh = _mm256_set1_epi32(w[0]), kl = Split ? _mm256_set1_epi32(w[1]) : kh;
       const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block));
       const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 32));
       const __m256i v2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64));
-      madd_accumulate(hi0, v0, kh);
-      madd_accumulate(lo0, v0, kl);
-      madd_accumulate(hi1, v1, kh);
-      madd_accumulate(lo1, v1, kl);
-      madd_accumulate(hi2, v2, kh);
-      madd_accumulate(lo2, v2, kl);
+      if (Split) {
+        madd_accumulate(hi0, v0, kh);
+        madd_accumulate(lo0, v0, kl);
+        madd_accumulate(hi1, v1, kh);
+        madd_accumulate(lo1, v1, kl);
+        madd_accumulate(hi2, v2, kh);
+        madd_accumulate(lo2, v2, kl);
+      } else {  // fast mode: whole int16 weights, one multiply per pair
+        madd_accumulate(lo0, v0, kh);
+        madd_accumulate(lo1, v1, kh);
+        madd_accumulate(lo2, v2, kh);
+      }
     }
-    const __m256i s0 = _mm256_sra_epi32(_mm256_add_epi32(lo0, _mm256_slli_epi32(hi0, 11)), shift);
-    const __m256i s1 = _mm256_sra_epi32(_mm256_add_epi32(lo1, _mm256_slli_epi32(hi1, 11)), shift);
-    const __m256i s2 = _mm256_sra_epi32(_mm256_add_epi32(lo2, _mm256_slli_epi32(hi2, 11)), shift);
+    if (Split) {
+      lo0 = _mm256_add_epi32(lo0, _mm256_slli_epi32(hi0, 11));
+      lo1 = _mm256_add_epi32(lo1, _mm256_slli_epi32(hi1, 11));
+      lo2 = _mm256_add_epi32(lo2, _mm256_slli_epi32(hi2, 11));
+    }
+    const __m256i s0 = _mm256_sra_epi32(lo0, shift), s1 = _mm256_sra_epi32(lo1, shift), s2 = _mm256_sra_epi32(lo2, shift);
     // Saturating packs clamp like clip8. Lane order after the packs: dwords 0, 4, 1, 5, 2, 6 hold
     // bytes 0-3, 4-7, ..., 20-23 of the 24 (row r at 3r..3r+2); the dword permutation puts rows
     // 0-3 in the low half and 4-7 in the high one, the byte shuffle gives each row a dword.
@@ -402,7 +414,8 @@ void horizontal8_avx2(const uint8_t* const* rows, std::ptrdiff_t pixel_stride, i
     return;
   }
   if (nc == 3) {
-    horizontal_rows8_rgb(rows, c, x_origin, in_pixels, outs);
+    fits_int16(c) ? horizontal_rows8_rgb<false>(rows, c, x_origin, in_pixels, outs)
+                  : horizontal_rows8_rgb<true>(rows, c, x_origin, in_pixels, outs);
     return;
   }
   if (c.packed_nc != nc) pack_horizontal(c, nc);

@@ -51,6 +51,7 @@ void byte_digits(int32_t k, int8_t d[3]) {
 // position's first group start on a pixel multiple of 4 (relative to an origin with that phase).
 void pack_digits(const Coeffs& c, int phase, int groups, std::vector<int32_t>& out) {
   out.assign(static_cast<std::size_t>(c.count) * groups * 3, 0);
+  bool top = false;
   for (int i = 0; i < c.count; ++i) {
     const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
     const int lead = phase < 0 ? 0 : (c.xmin[i] - phase) & 3;
@@ -61,10 +62,13 @@ void pack_digits(const Coeffs& c, int phase, int groups, std::vector<int32_t>& o
         int8_t d[3] = {0, 0, 0};
         if (t >= 0 && t < c.taps[i]) byte_digits(k[t], d);
         for (int digit = 0; digit < 3; ++digit) bytes[digit][j] = static_cast<uint8_t>(d[digit]);
+        top = top || d[2] != 0;
       }
       std::memcpy(&out[(static_cast<std::size_t>(i) * groups + g) * 3], bytes, sizeof bytes);
     }
   }
+  // Fast mode's int16 weights (and tiny exact ones) need only two digits: a third of the products.
+  c.top_digit = top;
 }
 
 int vertical_groups(const Coeffs& c) { return (c.ksize + 3) / 4; }
@@ -223,14 +227,10 @@ PINCLIP_AVX512 void stage_rgb5(const uint8_t* const rows[kStagedRows], int in_pi
   }
 }
 
+template <bool Top>
 PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows], const Coeffs& c, int x_origin,
                                          int in_pixels, uint8_t* const outs[kStagedRows]) {
-  const int phase = x_origin & 3;
-  const int groups = aligned_groups(c);
-  if (c.packed_aligned_phase != phase) {
-    pack_digits(c, phase, groups, c.packed_aligned);
-    c.packed_aligned_phase = phase;
-  }
+  const int groups = aligned_groups(c);  // packed by the caller, for this x_origin's phase
   const int count = c.count;
   // Blocks are numbered from the row start (pixel 0 at `rows[r]`), which is x_origin in c's terms.
   int q_first = (c.xmin[0] - x_origin) >> 2, q_end = q_first;
@@ -266,7 +266,7 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
       const __m512i v = _mm512_loadu_si512(block);
       a0 = dot_broadcast(a0, v, w);
       a1 = dot_broadcast(a1, v, w + 1);
-      a2 = dot_broadcast(a2, v, w + 2);
+      if (Top) a2 = dot_broadcast(a2, v, w + 2);
     }
     const __m128i px = _mm512_cvtusepi32_epi8(finish(a0, a1, a2, shift));  // row r: bytes 3r..3r+2
     const __m128i rgbx = _mm_shuffle_epi8(px, row_dwords);                   // rows 0-3: a dword each
@@ -286,6 +286,7 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
 }
 
 // One output row of the vertical pass: `taps` rows `stride` apart from `base`, `width` bytes.
+template <bool Top>
 PINCLIP_AVX512 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std::size_t width, const int32_t* digits,
                                  int taps, int precision, uint8_t* out) {
   const __m512i bias = _mm512_set1_epi32(1 << (precision - 1));
@@ -317,7 +318,7 @@ PINCLIP_AVX512 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std
       for (int q = 0; q < 4; ++q) {
         acc[q][0] = dot_broadcast(acc[q][0], v[q], w);
         acc[q][1] = dot_broadcast(acc[q][1], v[q], w + 1);
-        acc[q][2] = dot_broadcast(acc[q][2], v[q], w + 2);
+        if (Top) acc[q][2] = dot_broadcast(acc[q][2], v[q], w + 2);
       }
     }
     __m512i bytes = _mm512_castsi128_si512(_mm512_cvtusepi32_epi8(finish(acc[0][0], acc[0][1], acc[0][2], shift)));
@@ -341,7 +342,12 @@ void horizontal5_avx512vnni(const uint8_t* const* rows, std::ptrdiff_t pixel_str
     return;
   }
   if (nc == 3) {
-    horizontal_rows5_rgb(rows, c, x_origin, in_pixels, outs);
+    if (c.packed_aligned_phase != (x_origin & 3)) {
+      pack_digits(c, x_origin & 3, aligned_groups(c), c.packed_aligned);
+      c.packed_aligned_phase = x_origin & 3;
+    }
+    c.top_digit ? horizontal_rows5_rgb<true>(rows, c, x_origin, in_pixels, outs)
+                : horizontal_rows5_rgb<false>(rows, c, x_origin, in_pixels, outs);
     return;
   }
   // RGBA fills all 16 lanes with four rows; the fifth goes through the one-row kernel.
@@ -355,8 +361,9 @@ void vertical_avx512vnni(const uint8_t* band, std::ptrdiff_t band_stride, int ba
   if (c.packed_digits.empty()) pack_digits(c, -1, vertical_groups(c), c.packed_digits);
   const int groups = vertical_groups(c);
   const uint8_t* base = band + static_cast<std::ptrdiff_t>(c.xmin[index] - band_first) * band_stride;
-  vertical_row(base, band_stride, width_bytes, &c.packed_digits[static_cast<std::size_t>(index) * groups * 3],
-               c.taps[index], c.precision, out);
+  const int32_t* digits = &c.packed_digits[static_cast<std::size_t>(index) * groups * 3];
+  c.top_digit ? vertical_row<true>(base, band_stride, width_bytes, digits, c.taps[index], c.precision, out)
+              : vertical_row<false>(base, band_stride, width_bytes, digits, c.taps[index], c.precision, out);
 }
 
 }  // namespace pinclip
