@@ -8,6 +8,9 @@
 // whatever the kernel size or the order of the additions.
 // Fast mode: the weights were requantised to fit int16 (Coeffs::precision < 22), one madd per pair.
 //
+// Horizontal: eight RGB rows at a time go through a staging buffer (no shuffle per tap; see
+// horizontal_rows8_rgb); single rows and RGBA use a byte shuffle per 4-tap group.
+//
 // Compiled for AVX2 per function (target attribute), chosen at run time by select_kernels(): the
 // module itself needs only the x86-64 baseline.
 #include "resample.h"
@@ -124,8 +127,8 @@ PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, int x_orig
   }
 }
 
-// Four rows with the same weights: each group of weights is loaded once for the four rows, and
-// the four results are finished together.
+// Four rows with the same weights (RGBA): each group of weights is loaded once for the four rows,
+// and the four results are finished together.
 template <int NC, bool Split>
 PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c, int x_origin, int in_pixels,
                                    uint8_t* const outs[4]) {

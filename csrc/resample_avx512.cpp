@@ -1,5 +1,5 @@
-// AVX-512 VNNI versions of the 4-row horizontal pass and the vertical pass, bit-identical to the
-// scalar ones.
+// AVX-512 VNNI versions of the multi-row horizontal pass and the vertical pass, bit-identical to
+// the scalar ones.
 //
 // `vpdpbusd` adds four unsigned-byte x signed-byte products to each int32 lane in one instruction,
 // exactly (no saturation). Each Q22 weight is written in three signed byte digits,
@@ -9,9 +9,10 @@
 // same integer whatever the order of the additions. Pixels need no widening to int16, which is
 // what the AVX2 kernels spend most of their shuffles and multiplies on.
 //
-// Horizontal (4 rows sharing the weights): each 128-bit block of a vector holds one row; a byte
-// shuffle gathers channel c of four consecutive pixels into int32 lane c, so one `vpdpbusd` per
-// digit handles 4 taps x 3-4 channels x 4 rows and the lanes never need adding together.
+// Horizontal (rows sharing the weights): each int32 lane holds four consecutive pixels of one
+// channel of one row, so one `vpdpbusd` per digit handles 4 taps of every lane and the lanes never
+// need adding together. RGB: five rows staged per 4-pixel block (15 lanes); RGBA: four rows, one
+// per 128-bit block, gathered by a byte shuffle (16 lanes).
 // Vertical: four source rows are byte-interleaved so that each int32 lane holds one column's four
 // taps; 64 columns per step, masked loads and stores for the tail.
 //
@@ -74,14 +75,6 @@ void pack_digits(const Coeffs& c, int phase, int groups, std::vector<int32_t>& o
 int vertical_groups(const Coeffs& c) { return (c.ksize + 3) / 4; }
 int aligned_groups(const Coeffs& c) { return (c.ksize + 3 + 3) / 4; }
 
-// Per 128-bit block: int32 lane c = channel c of pixels 0..3 (RGB: lane 3 is zero).
-template <int NC>
-PINCLIP_AVX512 inline __m512i channel_gather() {
-  const __m128i s = NC == 3 ? _mm_setr_epi8(0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, -1, -1, -1, -1)
-                            : _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  return _mm512_broadcast_i32x4(s);
-}
-
 // sum0 + (sum1 << 8) + (sum2 << 16) shifted like Pillow (sum0 started at the rounding bias) and
 // clamped at 0; the unsigned saturating narrow that follows clamps at 255.
 PINCLIP_AVX512 inline __m512i finish(__m512i a0, __m512i a1, __m512i a2, __m128i shift) {
@@ -97,101 +90,45 @@ PINCLIP_AVX512 inline __m512i dot_broadcast(__m512i acc, __m512i pixels, const i
   return acc;
 }
 
-template <int NC>
-void horizontal_scalar_pixel(const uint8_t* row, const Coeffs& c, int i, int x0, uint8_t* out) {
-  const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
-  for (int ch = 0; ch < NC; ++ch) {
-    int32_t ss = 1 << (c.precision - 1);
-    for (int t = 0; t < c.taps[i]; ++t) ss += row[(x0 + t) * NC + ch] * k[t];
-    out[i * NC + ch] = clip8(ss, c.precision);
-  }
-}
-
-// A group at pixel x loads 16 bytes: readable while x + kReach <= in_pixels.
-template <int NC>
-constexpr int kReach = NC == 3 ? 6 : 4;
-
-// Four rows sharing the weights, one per 128-bit block.
-template <int NC>
-PINCLIP_AVX512 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c, int x_origin, int in_pixels,
-                                     uint8_t* const outs[4]) {
-  const __m512i gather = channel_gather<NC>();
-  const int groups = (c.ksize + 3) / 4;
+// RGBA: four rows sharing the weights, one per 128-bit block; a byte shuffle gathers channel c of
+// four consecutive pixels into int32 lane c (all 16 lanes busy, so no staging is needed).
+PINCLIP_AVX512 void horizontal_rows4_rgba(const uint8_t* const rows[4], const Coeffs& c, int x_origin, int in_pixels,
+                                          uint8_t* const outs[4]) {
+  const __m512i gather =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  const int groups = vertical_groups(c);  // packed_digits: no lead
   const __m512i bias = _mm512_set1_epi32(1 << (c.precision - 1));
   const __m128i shift = _mm_cvtsi32_si128(c.precision);
-  // Locals, not c's vectors or the pointer arrays: the byte stores below may alias anything, which
-  // would make the compiler reload every pointer after each of them.
-  const uint8_t *const r0 = rows[0], *const r1 = rows[1], *const r2 = rows[2], *const r3 = rows[3];
-  uint8_t *const o0 = outs[0], *const o1 = outs[1], *const o2 = outs[2], *const o3 = outs[3];
-  const int* const xmin = c.xmin.data();
-  const int* const taps = c.taps.data();
-  const int32_t* const digits = c.packed_digits.data();
-  const int count = c.count;
-  // Four rows in one vector: channel c of row r's four pixels in int32 lane 4r + c.
-  auto pixels = [&](std::ptrdiff_t off) PINCLIP_AVX512 {
-    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r0 + off)));
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r1 + off)), 1);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r2 + off)), 2);
-    v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(r3 + off)), 3);
-    return _mm512_shuffle_epi8(v, gather);
-  };
-  // Row r's pixel in bytes 4r..4r+NC-1 of `px`; RGB stores 4 bytes, the 4th overwritten by position
-  // i + 1, except for the row's last position.
-  auto store = [&](int i, __m128i px) PINCLIP_AVX512 {
-    const std::ptrdiff_t at = static_cast<std::ptrdiff_t>(i) * NC;
-    if (NC == 4 || i + 1 < count) {
-      _mm_storeu_si32(o0 + at, px);
-      _mm_storeu_si32(o1 + at, _mm_srli_si128(px, 4));
-      _mm_storeu_si32(o2 + at, _mm_srli_si128(px, 8));
-      _mm_storeu_si32(o3 + at, _mm_srli_si128(px, 12));
-    } else {
-      uint8_t bytes[16];
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes), px);
-      for (int r = 0; r < 4; ++r) std::memcpy(outs[r] + at, bytes + 4 * r, NC);
-    }
-  };
-  // A 16-byte load at pixel x0 + 4 * (used - 1) stays inside the row.
-  auto loadable = [&](int i) { return xmin[i] - x_origin + 4 * ((taps[i] + 3) / 4 - 1) + kReach<NC> <= in_pixels; };
-  int i = 0;
-  // Two positions per step: twice the independent work between the long dot-product chains.
-  for (; i + 2 <= count; i += 2) {
-    if (!loadable(i) || !loadable(i + 1)) break;
-    const int used = (std::max(taps[i], taps[i + 1]) + 3) / 4;  // weights past `taps` are zero
-    const int32_t* w = digits + static_cast<std::size_t>(i) * groups * 3;
-    const int32_t* u = w + groups * 3;
-    __m512i a0 = bias, a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
-    __m512i b0 = bias, b1 = _mm512_setzero_si512(), b2 = _mm512_setzero_si512();
-    std::ptrdiff_t off_a = static_cast<std::ptrdiff_t>(xmin[i] - x_origin) * NC;
-    std::ptrdiff_t off_b = static_cast<std::ptrdiff_t>(xmin[i + 1] - x_origin) * NC;
-    for (int g = 0; g < used; ++g, w += 3, u += 3, off_a += 4 * NC, off_b += 4 * NC) {
-      const __m512i va = pixels(off_a), vb = pixels(off_b);
-      a0 = dot_broadcast(a0, va, w);
-      a1 = dot_broadcast(a1, va, w + 1);
-      a2 = dot_broadcast(a2, va, w + 2);
-      b0 = dot_broadcast(b0, vb, u);
-      b1 = dot_broadcast(b1, vb, u + 1);
-      b2 = dot_broadcast(b2, vb, u + 2);
-    }
-    store(i, _mm512_cvtusepi32_epi8(finish(a0, a1, a2, shift)));
-    store(i + 1, _mm512_cvtusepi32_epi8(finish(b0, b1, b2, shift)));
-  }
-  for (; i < count; ++i) {
-    const int x0 = xmin[i] - x_origin;
-    if (!loadable(i)) {
-      for (int r = 0; r < 4; ++r) horizontal_scalar_pixel<NC>(rows[r], c, i, x0, outs[r]);
+  for (int i = 0; i < c.count; ++i) {
+    const int x0 = c.xmin[i] - x_origin;
+    const int used = (c.taps[i] + 3) / 4;
+    if (x0 + 4 * used > in_pixels) {  // the row's end: the last group's 16-byte load would over-read
+      for (int r = 0; r < 4; ++r) {
+        const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
+        for (int ch = 0; ch < 4; ++ch) {
+          int32_t ss = 1 << (c.precision - 1);
+          for (int t = 0; t < c.taps[i]; ++t) ss += rows[r][(x0 + t) * 4 + ch] * k[t];
+          outs[r][i * 4 + ch] = clip8(ss, c.precision);
+        }
+      }
       continue;
     }
-    const int used = (taps[i] + 3) / 4;
-    const int32_t* w = digits + static_cast<std::size_t>(i) * groups * 3;
+    const int32_t* w = c.packed_digits.data() + static_cast<std::size_t>(i) * groups * 3;
     __m512i a0 = bias, a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
-    std::ptrdiff_t off = static_cast<std::ptrdiff_t>(x0) * NC;
-    for (int g = 0; g < used; ++g, w += 3, off += 4 * NC) {
-      const __m512i v = pixels(off);
+    for (int g = 0; g < used; ++g, w += 3) {
+      const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(x0 + 4 * g) * 4;
+      __m512i v = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[0] + off)));
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[1] + off)), 1);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2] + off)), 2);
+      v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[3] + off)), 3);
+      v = _mm512_shuffle_epi8(v, gather);
       a0 = dot_broadcast(a0, v, w);
       a1 = dot_broadcast(a1, v, w + 1);
       a2 = dot_broadcast(a2, v, w + 2);
     }
-    store(i, _mm512_cvtusepi32_epi8(finish(a0, a1, a2, shift)));
+    alignas(16) uint8_t px[16];  // row r: bytes 4r..4r+3
+    _mm_store_si128(reinterpret_cast<__m128i*>(px), _mm512_cvtusepi32_epi8(finish(a0, a1, a2, shift)));
+    for (int r = 0; r < 4; ++r) std::memcpy(outs[r] + static_cast<std::ptrdiff_t>(i) * 4, px + 4 * r, 4);
   }
 }
 
@@ -352,7 +289,7 @@ void horizontal5_avx512vnni(const uint8_t* const* rows, std::ptrdiff_t pixel_str
   }
   // RGBA fills all 16 lanes with four rows; the fifth goes through the one-row kernel.
   if (c.packed_digits.empty()) pack_digits(c, -1, vertical_groups(c), c.packed_digits);
-  horizontal_rows4<4>(rows, c, x_origin, in_pixels, outs);
+  horizontal_rows4_rgba(rows, c, x_origin, in_pixels, outs);
   horizontal_avx2(rows[4], pixel_stride, nc, c, x_origin, in_pixels, outs[4]);
 }
 
