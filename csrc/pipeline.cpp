@@ -256,31 +256,38 @@ void run_rows(const ImageView& img, const Plan& plan, const uint8_t fill_rgb[3],
     const std::size_t band_w = static_cast<std::size_t>(cw) * nc;
     s.band.resize(band_w * static_cast<std::size_t>(y_last - y_first));
     if (!direct) s.stage.resize(static_cast<std::size_t>(x_last - x_first) * nc);
-    int y = y_first;
-    if (direct) {
-      const int block = kernels.block_rows;
-      const uint8_t* rows[8];
-      uint8_t* dsts[8];
-      for (; y + block <= y_last; y += block) {
-        for (int r = 0; r < block; ++r) {
-          rows[r] = img.data + static_cast<std::ptrdiff_t>(y + r) * img.row_stride;
-          dsts[r] = s.band.data() + band_w * static_cast<std::size_t>(y + r - y_first);
+    // The horizontal pass runs just ahead of the vertical one (whole blocks of rows while they fit),
+    // so the rows each vertical output reads were written moments before and are still in cache.
+    int done = y_first;  // band rows [y_first, done) are resampled
+    const int block = kernels.block_rows;
+    const uint8_t* rows[8];
+    uint8_t* dsts[8];
+    auto produce = [&](int upto) {
+      for (; done < upto; ) {
+        if (direct && done + block <= y_last) {
+          for (int r = 0; r < block; ++r) {
+            rows[r] = img.data + static_cast<std::ptrdiff_t>(done + r) * img.row_stride;
+            dsts[r] = s.band.data() + band_w * static_cast<std::size_t>(done + r - y_first);
+          }
+          kernels.horizontal_block(rows, img.pixel_stride, nc, hc, 0, static_cast<int>(img.width), dsts);
+          done += block;
+          continue;
         }
-        kernels.horizontal_block(rows, img.pixel_stride, nc, hc, 0, static_cast<int>(img.width), dsts);
+        uint8_t* dst = s.band.data() + band_w * static_cast<std::size_t>(done - y_first);
+        if (direct) {
+          kernels.horizontal(img.data + static_cast<std::ptrdiff_t>(done) * img.row_stride, img.pixel_stride, nc, hc,
+                             0, static_cast<int>(img.width), dst);
+        } else {
+          stage_row(img, done, x_first, x_last, nc, premultiply, s.stage.data(), x_first);
+          kernels.horizontal(s.stage.data(), nc, nc, hc, x_first, x_last - x_first, dst);
+        }
+        ++done;
       }
-    }
-    for (; y < y_last; ++y) {
-      uint8_t* dst = s.band.data() + band_w * static_cast<std::size_t>(y - y_first);
-      if (direct) {
-        kernels.horizontal(img.data + static_cast<std::ptrdiff_t>(y) * img.row_stride, img.pixel_stride, nc, hc, 0,
-                           static_cast<int>(img.width), dst);
-      } else {
-        stage_row(img, y, x_first, x_last, nc, premultiply, s.stage.data(), x_first);
-        kernels.horizontal(s.stage.data(), nc, nc, hc, x_first, x_last - x_first, dst);
-      }
-    }
+    };
     for (int y = wy.v0; y < wy.v1; ++y) {
-      kernels.vertical(s.band.data(), static_cast<std::ptrdiff_t>(band_w), y_first, band_w, vc, y - wy.v0, resampled);
+      const int i = y - wy.v0;
+      produce(vc.xmin[i] + vc.taps[i]);
+      kernels.vertical(s.band.data(), static_cast<std::ptrdiff_t>(band_w), y_first, band_w, vc, i, resampled);
       emit(y, resampled);
     }
   }
