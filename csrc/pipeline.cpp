@@ -311,12 +311,11 @@ void preprocess_rows(const ImageView& image, const Plan& plan, const Tables& tab
     });
   } else {
     float* dst = static_cast<float*>(out.data);
+    const float* const luts[3] = {tables.f32[0], tables.f32[1], tables.f32[2]};
     run_rows(image, plan, fill_rgb, kernels, row_begin, row_end, scratch, [&](int y, const uint8_t* rgb) {
-      for (int c = 0; c < 3; ++c) {
-        float* o = dst + c * plane + static_cast<std::size_t>(y) * w;
-        const float* lut = tables.f32[c];
-        for (int x = 0; x < w; ++x) o[x] = lut[rgb[3 * x + c]];
-      }
+      const std::size_t at = static_cast<std::size_t>(y) * w;
+      float* const planes[3] = {dst + at, dst + plane + at, dst + 2 * plane + at};
+      kernels.planes_f32(rgb, w, luts, planes);
     });
   }
 }

@@ -177,6 +177,7 @@ namespace pinclip {
 void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
 void horizontal8_avx2(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const*);
 void vertical_avx2(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
+void planes_f32_avx2(const uint8_t*, int, const float* const[3], float* const[3]);
 void horizontal5_avx512vnni(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const*);
 void vertical_avx512vnni(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 #endif
@@ -185,6 +186,11 @@ void horizontal_neon(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, in
 void horizontal4_neon(const uint8_t* const[4], std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t* const[4]);
 void vertical_neon(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
 #endif
+
+void rgb_to_planes_f32(const uint8_t* rgb, int width, const float* const lut[3], float* const out[3]) {
+  for (int c = 0; c < 3; ++c)
+    for (int x = 0; x < width; ++x) out[c][x] = lut[c][rgb[3 * x + c]];
+}
 
 namespace {
 
@@ -202,20 +208,22 @@ int level_rank(const char* name) {
 Kernels kernels_by_name(const char* name) {
   const std::string level = name;
   if (level == "scalar")
-    return Kernels{resample_row_horizontal, resample_rows4_horizontal, 4, resample_row_vertical, "scalar"};
+    return Kernels{resample_row_horizontal, resample_rows4_horizontal, 4, resample_row_vertical, rgb_to_planes_f32,
+                   "scalar"};
 #if defined(PINCLIP_HAVE_AVX2)
   __builtin_cpu_init();  // idempotent; needed where no constructor ran it (static builds, early callers)
   if (level == "avx2" && __builtin_cpu_supports("avx2"))
-    return Kernels{horizontal_avx2, horizontal8_avx2, 8, vertical_avx2, "avx2"};
+    return Kernels{horizontal_avx2, horizontal8_avx2, 8, vertical_avx2, planes_f32_avx2, "avx2"};
   // The 5-row horizontal and the vertical pass use VNNI byte dot products; single rows stay AVX2.
   if (level == "avx512vnni" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512vnni"))
-    return Kernels{horizontal_avx2, horizontal5_avx512vnni, 5, vertical_avx512vnni, "avx512vnni"};
+    return Kernels{horizontal_avx2, horizontal5_avx512vnni, 5, vertical_avx512vnni, planes_f32_avx2, "avx512vnni"};
 #elif defined(__aarch64__)
-  if (level == "neon") return Kernels{horizontal_neon, horizontal4_neon, 4, vertical_neon, "neon"};  // aarch64 baseline
+  if (level == "neon")  // aarch64 baseline
+    return Kernels{horizontal_neon, horizontal4_neon, 4, vertical_neon, rgb_to_planes_f32, "neon"};
 #endif
-  return Kernels{nullptr, nullptr, 0, nullptr, nullptr};
+  return Kernels{nullptr, nullptr, 0, nullptr, nullptr, nullptr};
 }
 
 Kernels select_kernels(bool allow_simd) {

@@ -77,13 +77,19 @@ using HorizontalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, const Coeffs&
 using HorizontalBlockFn = void (*)(const uint8_t* const*, std::ptrdiff_t, int, const Coeffs&, int, int,
                                    uint8_t* const*);
 using VerticalFn = void (*)(const uint8_t*, std::ptrdiff_t, int, std::size_t, const Coeffs&, int, uint8_t*);
+// One RGB row into three float32 planes through per-channel lookup tables (ToTensor + Normalize):
+// out[c][x] = lut[c][rgb[3x + c]] for x < width.
+using PlanesFn = void (*)(const uint8_t* rgb, int width, const float* const lut[3], float* const out[3]);
 struct Kernels {
   HorizontalFn horizontal;
   HorizontalBlockFn horizontal_block;  // `block_rows` rows sharing the weights
   int block_rows;
   VerticalFn vertical;
+  PlanesFn planes_f32;
   const char* name;
 };
+void rgb_to_planes_f32(const uint8_t* rgb, int width, const float* const lut[3], float* const out[3]);
+
 // The fastest exact kernels this CPU supports; `allow_simd = false` forces the scalar ones. The
 // environment variable PINCLIP_MAX_SIMD (scalar, avx2, avx512vnni) caps the choice, like oneDNN's
 // ONEDNN_MAX_CPU_ISA: for tests of every path on one machine and for A/B measurements.

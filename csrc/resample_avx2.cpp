@@ -428,6 +428,28 @@ void horizontal8_avx2(const uint8_t* const* rows, std::ptrdiff_t pixel_stride, i
   }
 }
 
+// Eight pixels per step: two byte shuffles pick channel c's eight bytes out of the 24, which index
+// an 8-wide gather from its table (the same floats as the scalar lookups, so bit-identical).
+PINCLIP_AVX2 void planes_f32_avx2(const uint8_t* rgb, int width, const float* const lut[3], float* const out[3]) {
+  const __m128i low[3] = {_mm_setr_epi8(0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1),
+                          _mm_setr_epi8(1, 4, 7, 10, 13, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1),
+                          _mm_setr_epi8(2, 5, 8, 11, 14, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)};
+  const __m128i high[3] = {_mm_setr_epi8(-1, -1, -1, -1, -1, -1, 2, 5, -1, -1, -1, -1, -1, -1, -1, -1),
+                           _mm_setr_epi8(-1, -1, -1, -1, -1, 0, 3, 6, -1, -1, -1, -1, -1, -1, -1, -1),
+                           _mm_setr_epi8(-1, -1, -1, -1, -1, 1, 4, 7, -1, -1, -1, -1, -1, -1, -1, -1)};
+  int x = 0;
+  for (; x + 8 <= width; x += 8) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rgb + 3 * x));       // bytes 0-15
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(rgb + 3 * x + 16));  // bytes 16-23
+    for (int c = 0; c < 3; ++c) {
+      const __m128i index = _mm_or_si128(_mm_shuffle_epi8(a, low[c]), _mm_shuffle_epi8(b, high[c]));
+      _mm256_storeu_ps(out[c] + x, _mm256_i32gather_ps(lut[c], _mm256_cvtepu8_epi32(index), 4));
+    }
+  }
+  for (; x < width; ++x)
+    for (int c = 0; c < 3; ++c) out[c][x] = lut[c][rgb[3 * x + c]];
+}
+
 void vertical_avx2(const uint8_t* band, std::ptrdiff_t band_stride, int band_first, std::size_t width_bytes,
                    const Coeffs& c, int index, uint8_t* out) {
   const int32_t* k = &c.k[static_cast<std::size_t>(index) * c.ksize];

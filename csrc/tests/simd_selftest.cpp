@@ -67,6 +67,25 @@ int check_level(const Kernels& simd, std::mt19937& rng, int& cases) {
       }
     }
   }
+  // RGB row -> three float planes through tables, widths around the 8-pixel step
+  float lut[3][256];
+  for (int c = 0; c < 3; ++c)
+    for (int u = 0; u < 256; ++u) lut[c][u] = (u / 255.0f - 0.4f * c) / (0.25f + 0.01f * c);
+  const float* luts[3] = {lut[0], lut[1], lut[2]};
+  for (int width : {1, 7, 8, 9, 224, 227}) {
+    std::vector<uint8_t> rgb(static_cast<std::size_t>(width) * 3);
+    for (auto& v : rgb) v = static_cast<uint8_t>(rng());
+    std::vector<float> a(static_cast<std::size_t>(width) * 3), b(a.size());
+    float* pa[3] = {a.data(), a.data() + width, a.data() + 2 * width};
+    float* pb[3] = {b.data(), b.data() + width, b.data() + 2 * width};
+    simd.planes_f32(rgb.data(), width, luts, pa);
+    scalar.planes_f32(rgb.data(), width, luts, pb);
+    ++cases;
+    if (a != b) {
+      ++failures;
+      std::printf("%s planes_f32 mismatch width=%d\n", simd.name, width);
+    }
+  }
   return failures;
 }
 
