@@ -102,13 +102,7 @@ void quantize_int16(Coeffs& c) {
   for (int32_t& k : c.k) k = static_cast<int32_t>(k < 0 ? -0.5 + k * scale : 0.5 + k * scale);
   c.precision = bits;
   c.int16 = true;
-  c.packed.clear();
-  c.packed_nc = 0;
-  c.packed_digits.clear();
-  c.packed_aligned.clear();
-  c.packed_aligned_phase = -1;
-  c.packed_pairs.clear();
-  c.packed_pairs_phase = -1;
+  c.drop_packing();
 }
 
 Coeffs identity_coeffs(int64_t first, int count) {

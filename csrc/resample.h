@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "geometry.h"
@@ -38,11 +39,45 @@ struct Coeffs {
   mutable std::vector<int32_t> packed_pairs;    // AVX2 staged: (kh, kl) words of 2-tap pairs
   mutable int packed_pairs_phase = -1;          // x_origin % 2 that packed_pairs was built for
 
+  // Forgets the SIMD layouts above (all derived from `k`): the kernels rebuild them on next use.
+  void drop_packing() const {
+    packed.clear();
+    packed32.clear();
+    packed_nc = 0;
+    packed_digits.clear();
+    packed_aligned.clear();
+    packed_aligned_phase = -1;
+    top_digit = true;
+    packed_pairs.clear();
+    packed_pairs_phase = -1;
+  }
 };
 
 // Pillow `precompute_coeffs` + `normalize_coeffs_8bpc` for output positions [first, first + count)
 // of a resize from `in_size` to `out_size`. Throws std::length_error if the table would be absurd.
 Coeffs compute_coeffs(int64_t in_size, int64_t out_size, Filter filter, int64_t first, int count);
+
+// The staged kernels read each position's taps as whole blocks of `block` pixels (2 or 4) counted
+// from the row start: position p = xmin - x_origin reads blocks [p / block, p / block + spanned).
+inline int blocks_spanned(int p, int taps, int block) { return (p % block + taps + block - 1) / block; }
+
+struct BlockRange {
+  int first = 0;  // first block any position reads
+  int end = 0;    // one past the last
+};
+inline BlockRange staged_blocks(const Coeffs& c, int x_origin, int block) {
+  BlockRange range{(c.xmin[0] - x_origin) / block, (c.xmin[0] - x_origin) / block};
+  for (int i = 0; i < c.count; ++i) {
+    const int p = c.xmin[i] - x_origin;
+    range.first = p / block < range.first ? p / block : range.first;
+    const int end = p / block + blocks_spanned(p, c.taps[i], block);
+    range.end = end > range.end ? end : range.end;
+  }
+  return range;
+}
+
+// A 4-byte store at any address (the staged kernels write each row's RGB pixel as a dword).
+inline void store_dword(uint8_t* dst, int32_t v) { std::memcpy(dst, &v, 4); }
 
 // Fast mode: requantises the weights to the most bits that keep every weight within int16, as
 // Pillow-SIMD does, so SIMD needs one multiply per tap pair instead of two. Not bit-exact (the

@@ -233,8 +233,6 @@ PINCLIP_AVX2 void stage_rgb8(const uint8_t* const rows[kStagedRows], int in_pixe
   }
 }
 
-inline void store_dword(uint8_t* dst, int32_t v) { std::memcpy(dst, &v, 4); }
-
 // acc += madd(v, k). One asm statement so that GCC 12 neither re-loads `v` for each of its two
 // uses (a memory operand per multiply: the loop became load-bound) nor copies the accumulator
 // between registers every iteration.
@@ -250,12 +248,8 @@ PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], c
   if (c.packed_pairs_phase != (x_origin & 1)) pack_pairs(c, x_origin & 1, pairs);
   const int count = c.count;
   // Pairs are numbered from the row start (pixel 0 at `rows[r]`, x_origin in c's terms).
-  int p_first = (c.xmin[0] - x_origin) >> 1, p_end = p_first;
-  for (int i = 0; i < count; ++i) {
-    const int p = c.xmin[i] - x_origin;
-    p_first = std::min(p_first, p >> 1);
-    p_end = std::max(p_end, (p >> 1) + (((p & 1) + c.taps[i] + 1) >> 1));
-  }
+  const BlockRange range = staged_blocks(c, x_origin, 2);
+  const int p_first = range.first, p_end = range.end;
   thread_local std::vector<uint8_t> stage;
   stage.resize(static_cast<std::size_t>(p_end - p_first) * kPairBytes + 16);  // + 16: the last store's tail
   // Staged a little ahead of the positions that read it, so the blocks are still in L1 when read.
@@ -275,7 +269,7 @@ PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], c
   for (int r = 0; r < kStagedRows; ++r) o[r] = outs[r];
   for (int i = 0; i < count; ++i) {
     const int p = xmin[i] - x_origin;
-    const int used = ((p & 1) + taps[i] + 1) >> 1;
+    const int used = blocks_spanned(p, taps[i], 2);
     for (const int need = (p >> 1) + used; staged < need; staged = std::min(p_end, staged + kChunk))
       stage_rgb8(rows, in_pixels, staged, std::min(p_end, staged + kChunk),
                  stage.data() + static_cast<std::ptrdiff_t>(staged - p_first) * kPairBytes);

@@ -132,8 +132,6 @@ PINCLIP_AVX512 void horizontal_rows4_rgba(const uint8_t* const rows[4], const Co
   }
 }
 
-inline void store_dword(uint8_t* dst, int32_t v) { std::memcpy(dst, &v, 4); }
-
 // Five RGB rows sharing the weights, through a staging buffer. Block q of the buffer holds pixels
 // 4q..4q+3 of the five rows as 15 int32 lanes, lane 3r + c = channel c of row r's four pixels, so
 // one 64-byte load feeds `vpdpbusd` directly: no per-group inserts or shuffles, 15 of 16 lanes busy.
@@ -170,12 +168,8 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
   const int groups = aligned_groups(c);  // packed by the caller, for this x_origin's phase
   const int count = c.count;
   // Blocks are numbered from the row start (pixel 0 at `rows[r]`), which is x_origin in c's terms.
-  int q_first = (c.xmin[0] - x_origin) >> 2, q_end = q_first;
-  for (int i = 0; i < count; ++i) {
-    const int p = c.xmin[i] - x_origin;
-    q_first = std::min(q_first, p >> 2);
-    q_end = std::max(q_end, ((p & ~3) + 4 * ((((p & 3) + c.taps[i]) + 3) >> 2)) >> 2);
-  }
+  const BlockRange range = staged_blocks(c, x_origin, 4);
+  const int q_first = range.first, q_end = range.end;
   thread_local std::vector<uint8_t> stage;
   stage.resize(static_cast<std::size_t>(q_end - q_first) * kBlockBytes + 64);  // + 64: the last load's tail
   // Staged a little ahead of the positions that read it, so the blocks are still in L1 when read.
@@ -192,7 +186,7 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
   const uint8_t* const base = stage.data() - static_cast<std::ptrdiff_t>(q_first) * kBlockBytes;
   for (int i = 0; i < count; ++i) {
     const int p = xmin[i] - x_origin;
-    const int used = ((p & 3) + taps[i] + 3) >> 2;
+    const int used = blocks_spanned(p, taps[i], 4);
     for (const int need = (p >> 2) + used; staged < need; staged = std::min(q_end, staged + kChunk))
       stage_rgb5(rows, in_pixels, staged, std::min(q_end, staged + kChunk),
                  stage.data() + static_cast<std::ptrdiff_t>(staged - q_first) * kBlockBytes);
