@@ -3,7 +3,9 @@
 The manifest says everything the runtime needs without PyTorch: the backbone, the preprocessing
 spec, what the output means, the decision threshold and how it was chosen, and every artifact
 with its precision and sha256. Loading refuses unknown schema versions; artifacts are hashed
-before a backend loads them, so a truncated or tampered file is refused, never run.
+before a backend loads them, so a truncated or tampered file is refused, never run. Bundles are
+untrusted input: the manifest is size-capped and checked field by field, and every path it names
+must resolve (symlinks followed) inside the bundle.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import math
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from pinclip_sdk.errors import BackendUnavailableError, BundleError
-from pinclip_sdk.spec import PreprocessSpec
+from pinclip_sdk.errors import BackendUnavailableError, BundleError, ConfigError
+from pinclip_sdk.spec import INTERPOLATIONS, RESIZE_MODES, PreprocessSpec
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -28,6 +32,7 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 _HASH_CHUNK = 1 << 20
+MAX_MANIFEST_BYTES = 1 << 20  # a real manifest is a few KB; refuse anything larger unread
 
 
 def sha256_file(path: str | Path) -> str:
@@ -104,41 +109,208 @@ class Manifest:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "manifest") -> Manifest:
+    def from_dict(cls, data: Any, source: str = "manifest") -> Manifest:
+        """Build a manifest from untrusted JSON data; anything malformed is a BundleError naming the field."""
+        if not isinstance(data, dict):
+            raise BundleError(f"{source}: manifest must be a JSON object")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if type(version) is not int or version != SCHEMA_VERSION:
             raise BundleError(
                 f"{source}: schema_version {version!r} is not supported by this SDK "
                 f"(supports {SCHEMA_VERSION}); upgrade pinclip-sdk or re-export the bundle"
             )
+        check = _Checker(source)
+        check.keys(
+            data,
+            "",
+            _MANIFEST_KEYS,
+            (
+                "schema_version",
+                "model_id",
+                "backbone",
+                "preprocess",
+                "artifacts",
+                "threshold",
+                "input",
+                "output",
+            ),
+        )
+        artifacts = check.artifacts(data["artifacts"])
+        return cls(
+            model_id=check.string(data["model_id"], "model_id"),
+            backbone=check.obj(data["backbone"], "backbone"),
+            preprocess=check.preprocess(data["preprocess"]),
+            artifacts=artifacts,
+            threshold=check.threshold(data["threshold"]),
+            input=check.io(data["input"], "input", {"layout": "NCHW", "dtype": "float32"}),
+            output=check.io(data["output"], "output", {}),
+            provenance=check.obj(data.get("provenance", {}), "provenance"),
+            metrics=check.obj(data.get("metrics", {}), "metrics"),
+            created=check.string(data.get("created", ""), "created", allow_empty=True),
+        )
+
+
+_MANIFEST_KEYS = frozenset(f.name for f in dataclasses.fields(Manifest))
+_PREPROCESS_KEYS = frozenset({"size", "resize_mode", "interpolation", "mean", "std", "fill_color"})
+_THRESHOLD_METHODS = ("default", "target_fpr", "manual")
+_MAX_SIDE = 4096
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class _Checker:
+    """Type and range checks of untrusted manifest data; each refusal names the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> BundleError:
+        return BundleError(f"{self.source}: {where or '<root>'}: {problem}")
+
+    def keys(self, data: dict[str, Any], where: str, known: Iterable[str], required: Iterable[str]) -> None:
+        prefix = f"{where}." if where else ""
+        for key in required:
+            if key not in data:
+                raise self.fail(f"{prefix}{key}", "is required but missing")
+        unknown = sorted(str(k) for k in set(data) - set(known))
+        if unknown:
+            raise self.fail(where, f"unknown keys {unknown}")
+
+    def obj(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be an object, got {type(value).__name__}")
+        return dict(value)
+
+    def string(self, value: Any, where: str, allow_empty: bool = False) -> str:
+        if not isinstance(value, str) or (not value and not allow_empty):
+            raise self.fail(where, f"must be a non-empty string, got {value!r:.80}")
+        return value
+
+    def choice(self, value: Any, where: str, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise self.fail(where, f"must be one of {allowed}, got {value!r:.80}")
+        return value
+
+    def integer(self, value: Any, where: str, lo: int, hi: int | None = None) -> int:
+        if type(value) is not int or value < lo or (hi is not None and value > hi):
+            bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise self.fail(where, f"must be an integer {bound}, got {value!r:.80}")
+        return value
+
+    def number(self, value: Any, where: str, lo: float, hi: float, lo_open: bool = False) -> float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok:
+            ok = (value > lo if lo_open else value >= lo) and value <= hi
+        if not ok:
+            bound = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            raise self.fail(where, f"must be a finite number in {bound}, got {value!r:.80}")
+        return float(value)
+
+    def array(self, value: Any, where: str, length: int | None = None, min_length: int = 0) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(where, f"must be a list, got {type(value).__name__}")
+        if (length is not None and len(value) != length) or len(value) < min_length:
+            wanted = f"exactly {length}" if length is not None else f"at least {min_length}"
+            raise self.fail(where, f"must have {wanted} items, got {len(value)}")
+        return value
+
+    def preprocess(self, value: Any) -> PreprocessSpec:
+        data = self.obj(value, "preprocess")
+        self.keys(data, "preprocess", _PREPROCESS_KEYS, _PREPROCESS_KEYS)
+        size = data["size"]
+        if isinstance(size, list):
+            sides = self.array(size, "preprocess.size", length=2)
+            size = tuple(self.integer(s, f"preprocess.size[{i}]", 1, _MAX_SIDE) for i, s in enumerate(sides))
+        elif type(size) is int:
+            size = self.integer(size, "preprocess.size", 1, _MAX_SIDE)
+        else:
+            raise self.fail("preprocess.size", f"must be an int or a list of two ints, got {size!r:.80}")
+        mean = self.array(data["mean"], "preprocess.mean", length=3)
+        std = self.array(data["std"], "preprocess.std", length=3)
         try:
-            artifacts = tuple(
+            return PreprocessSpec(
+                size=size,
+                resize_mode=self.choice(data["resize_mode"], "preprocess.resize_mode", RESIZE_MODES),
+                interpolation=self.choice(data["interpolation"], "preprocess.interpolation", INTERPOLATIONS),
+                mean=tuple(self.number(m, f"preprocess.mean[{i}]", -1e3, 1e3) for i, m in enumerate(mean)),
+                std=tuple(self.number(s, f"preprocess.std[{i}]", 1e-6, 1e3) for i, s in enumerate(std)),
+                fill_color=self.integer(data["fill_color"], "preprocess.fill_color", 0, 255),
+            )
+        except ConfigError as exc:
+            raise self.fail("preprocess", str(exc)) from None
+
+    def threshold(self, value: Any) -> Threshold:
+        data = self.obj(value, "threshold")
+        self.keys(data, "threshold", ("value", "method", "uncertain_band", "evidence"), ("value", "method"))
+        band = data.get("uncertain_band")
+        if band is not None:
+            pair = self.array(band, "threshold.uncertain_band", length=2)
+            lo, hi = (self.number(b, f"threshold.uncertain_band[{i}]", 0, 1) for i, b in enumerate(pair))
+            if lo > hi:
+                raise self.fail("threshold.uncertain_band", f"lower end {lo} is above upper end {hi}")
+            band = (lo, hi)
+        return Threshold(
+            value=self.number(data["value"], "threshold.value", 0, 1),
+            method=self.choice(data["method"], "threshold.method", _THRESHOLD_METHODS),
+            uncertain_band=band,
+            evidence=self.obj(data.get("evidence", {}), "threshold.evidence"),
+        )
+
+    def io(self, value: Any, where: str, fixed: dict[str, str]) -> dict[str, Any]:
+        data = self.obj(value, where)
+        self.string(data.get("name"), f"{where}.name")
+        for key, wanted in fixed.items():
+            if data.get(key) != wanted:
+                raise self.fail(f"{where}.{key}", f"must be {wanted!r}, got {data.get(key)!r:.80}")
+        for key, item in data.items():
+            if key != "name" and not isinstance(item, str):
+                raise self.fail(f"{where}.{key}", f"must be a string, got {type(item).__name__}")
+        return data
+
+    def artifacts(self, value: Any) -> tuple[Artifact, ...]:
+        artifacts = []
+        names: set[str] = set()
+        for i, item in enumerate(self.array(value, "artifacts")):
+            where = f"artifacts[{i}]"
+            data = self.obj(item, where)
+            self.keys(
+                data,
+                where,
+                ("name", "backend", "precision", "files", "meta"),
+                ("name", "backend", "precision", "files"),
+            )
+            name = self.string(data["name"], f"{where}.name")
+            if name in names:
+                raise self.fail(f"{where}.name", f"artifact {name!r} is listed twice")
+            names.add(name)
+            files = self.array(data["files"], f"{where}.files", min_length=1)
+            artifacts.append(
                 Artifact(
-                    name=a["name"],
-                    backend=a["backend"],
-                    precision=a["precision"],
-                    files=tuple(ArtifactFile(**f) for f in a["files"]),
-                    meta=dict(a.get("meta", {})),
+                    name=name,
+                    backend=self.string(data["backend"], f"{where}.backend"),
+                    precision=self.string(data["precision"], f"{where}.precision"),
+                    files=tuple(self.file(f, f"{where}.files[{j}]") for j, f in enumerate(files)),
+                    meta=self.obj(data.get("meta", {}), f"{where}.meta"),
                 )
-                for a in data["artifacts"]
             )
-            threshold_data = dict(data.get("threshold") or {})
-            band = threshold_data.get("uncertain_band")
-            threshold_data["uncertain_band"] = tuple(band) if band is not None else None
-            return cls(
-                model_id=data["model_id"],
-                backbone=dict(data["backbone"]),
-                preprocess=PreprocessSpec.from_dict(data["preprocess"]),
-                artifacts=artifacts,
-                threshold=Threshold(**threshold_data),
-                input=dict(data["input"]),
-                output=dict(data["output"]),
-                provenance=dict(data.get("provenance", {})),
-                metrics=dict(data.get("metrics", {})),
-                created=data.get("created", ""),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"{source}: malformed manifest ({type(exc).__name__}: {exc})") from exc
+        return tuple(artifacts)
+
+    def file(self, value: Any, where: str) -> ArtifactFile:
+        data = self.obj(value, where)
+        self.keys(data, where, ("path", "sha256", "size"), ("path", "sha256", "size"))
+        path = self.string(data["path"], f"{where}.path")
+        pure = PurePosixPath(path)
+        if (
+            "\\" in path
+            or "\0" in path
+            or pure.is_absolute()
+            or PureWindowsPath(path).drive
+            or ".." in pure.parts
+        ):
+            raise self.fail(f"{where}.path", f"{path!r:.120} escapes the bundle (must be relative, no '..')")
+        sha = data["sha256"]
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise self.fail(f"{where}.sha256", f"must be 64 lowercase hex digits, got {sha!r:.80}")
+        return ArtifactFile(path, sha, self.integer(data["size"], f"{where}.size", 0))
 
 
 class Bundle:
@@ -152,28 +324,46 @@ class Bundle:
     def __init__(self, root: Path, manifest: Manifest) -> None:
         self.root = root
         self.manifest = manifest
+        self._real_root = root.resolve()
         self._verified: set[str] = set()
 
     @classmethod
     def load(cls, path: str | Path) -> Bundle:
-        """Read and check a bundle's manifest; artifacts are hashed when first used."""
+        """Read and check a bundle's manifest; artifacts are hashed when first used.
+
+        The manifest is untrusted: it is size-capped, type-checked field by field, and every path it
+        names must resolve (symlinks followed) inside the bundle.
+        """
         root = Path(path)
         manifest_path = root / MANIFEST_NAME
         if not root.is_dir():
             raise BundleError(f"{root}: not a model bundle directory (expected a *.pinclip folder)")
         if not manifest_path.is_file():
             raise BundleError(f"{root}: no {MANIFEST_NAME}; is this a bundle written by `pinclip export`?")
+        real_root = root.resolve(strict=True)
+        _inside(real_root, manifest_path, f"{manifest_path}: {MANIFEST_NAME}")
         try:
-            data = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            with open(manifest_path, "rb") as handle:
+                raw = handle.read(MAX_MANIFEST_BYTES + 1)
+        except OSError as exc:
+            raise BundleError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise BundleError(f"{manifest_path}: manifest is larger than {MAX_MANIFEST_BYTES} bytes; refused")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise BundleError(f"{manifest_path}: unreadable manifest (JSON nested too deeply)") from None
+        except (UnicodeDecodeError, ValueError) as exc:
             raise BundleError(f"{manifest_path}: unreadable manifest ({exc})") from exc
         if not isinstance(data, dict):
             raise BundleError(f"{manifest_path}: manifest must be a JSON object")
-        manifest = Manifest.from_dict(data, source=str(manifest_path))
-        for artifact in manifest.artifacts:
-            for entry in artifact.files:
-                if Path(entry.path).is_absolute() or ".." in Path(entry.path).parts:
-                    raise BundleError(f"{manifest_path}: artifact path {entry.path!r} escapes the bundle")
+        try:
+            manifest = Manifest.from_dict(data, source=str(manifest_path))
+        except RecursionError:
+            raise BundleError(f"{manifest_path}: manifest nested too deeply") from None
+        for i, artifact in enumerate(manifest.artifacts):
+            for j, entry in enumerate(artifact.files):
+                _inside(real_root, root / entry.path, f"{manifest_path}: artifacts[{i}].files[{j}].path")
         return cls(root, manifest)
 
     @property
@@ -195,8 +385,10 @@ class Bundle:
             return
         for entry in artifact.files:
             file_path = self.root / entry.path
-            if not file_path.is_file():
+            real = _inside(self._real_root, file_path, f"{self.root}: artifact {artifact.name} file path")
+            if not real.is_file():
                 raise BundleError(f"{self.root}: artifact {artifact.name} is missing {entry.path}")
+            file_path = real
             size = file_path.stat().st_size
             if size != entry.size:
                 raise BundleError(
@@ -286,6 +478,17 @@ class BundleWriter:
             )
         write_manifest(self.root, manifest)
         return Bundle.load(self.root)
+
+
+def _inside(real_root: Path, path: Path, what: str) -> Path:
+    """`path` with symlinks resolved; a BundleError naming `what` when it lands outside `real_root`."""
+    try:
+        real = path.resolve(strict=False)
+    except (OSError, RuntimeError) as exc:  # symlink loop
+        raise BundleError(f"{what} {str(path)!r} cannot be resolved ({exc})") from None
+    if real != real_root and real_root not in real.parents:
+        raise BundleError(f"{what} {str(path)!r} resolves outside the bundle (to {str(real)!r}); refused")
+    return real
 
 
 def validate_manifest(data: dict[str, Any], source: str = "manifest") -> None:
