@@ -122,8 +122,11 @@ class OnnxRuntimeBackend:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = check_batch(batch, f"onnxruntime/{self._artifact}")
+        session = self._session  # run is thread-safe and waits on nothing, so close blocks no caller
+        if session is None:
+            raise BackendError(f"onnxruntime/{self._artifact}: the backend is closed")
         try:
-            (output,) = self._session.run([self._output], {self._input: batch})
+            (output,) = session.run([self._output], {self._input: batch})
         except Exception as exc:
             raise BackendError(f"onnxruntime/{self._artifact}: inference failed: {exc}") from exc
         return as_logits(output, batch.shape[0], f"onnxruntime/{self._artifact}")

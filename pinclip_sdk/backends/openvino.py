@@ -5,12 +5,16 @@ at a time, THROUGHPUT for batch pipelines: OpenVINO then picks the number of str
 low-level knobs, plus `INFERENCE_NUM_THREADS`. `infer` is thread-safe: it borrows one of a pool of
 infer requests (as many as OpenVINO's `OPTIMAL_NUMBER_OF_INFER_REQUESTS`), so the pipeline can keep
 that many batches in flight (`concurrency`), which is how throughput mode fills every stream.
+
+OpenVINO's telemetry is kept off: import openvino through `import_openvino`, never directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import queue
+import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,12 +31,60 @@ EXTRA = "pinclip-sdk[openvino]"
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
 
 
+# openvino modules that bind `openvino_telemetry` (or, when it cannot be imported, openvino's own
+# no-op `telemetry_stub`) as `tm` at import time
+_TELEMETRY_USERS = (
+    "openvino.tools.ovc.telemetry_utils",
+    "openvino.tools.ovc.convert_impl",
+    "openvino.tools.ovc.utils",
+    "openvino.tools.ovc.main",
+)
+
+
+def import_openvino() -> Any:
+    """Import openvino with its telemetry off: no sender thread, nothing written under HOME.
+
+    `import openvino` imports `openvino.tools.ovc`, which sends a telemetry event and writes
+    `~/intel/openvino_ga_cid`; the only opt-outs are CI variables or a consent file in HOME. When
+    `openvino_telemetry` cannot be imported, openvino falls back to its no-op `telemetry_stub`, so
+    it is hidden for the import; if openvino was imported before, the stub is swapped in.
+    """
+    if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import raises ImportError
+        try:
+            import openvino
+        finally:
+            if "openvino_telemetry" in sys.modules and sys.modules["openvino_telemetry"] is None:
+                del sys.modules["openvino_telemetry"]
+    else:
+        import openvino
+    _disable_telemetry()
+    return openvino
+
+
+def _disable_telemetry() -> None:
+    """Point openvino's telemetry users at the stub and silence a telemetry already started."""
+    try:
+        from openvino.tools.ovc import telemetry_stub
+    except ImportError:
+        return
+    for name in _TELEMETRY_USERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "tm", telemetry_stub) is not telemetry_stub:
+            module.tm = telemetry_stub  # type: ignore[attr-defined]
+    main = sys.modules.get("openvino_telemetry.main")
+    instance = getattr(getattr(main, "Telemetry", None), "_SingletonMetaClass__single_instance", None)
+    if instance is not None:
+        instance.consent = False
+        with contextlib.suppress(Exception):  # private API of openvino_telemetry
+            instance.sender.executor.shutdown(wait=False, cancel_futures=True)
+
+
 def _import_ov() -> Any:
     try:
-        import openvino
+        return import_openvino()
     except ImportError as exc:
         raise BackendUnavailableError(f"openvino is not installed ({exc}); install {EXTRA}") from exc
-    return openvino
 
 
 def _compile_config(precision: str, threads: int | None, hint: str, model_cache: bool) -> dict[str, str]:
@@ -79,9 +131,9 @@ class OpenVINOBackend:
         except Exception:  # property missing on some devices
             optimal = 1
         self.concurrency = max(1, optimal)
-        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for _ in range(self.concurrency):
-            self._requests.put(compiled.create_infer_request())
+        self._free = [compiled.create_infer_request() for _ in range(self.concurrency)]
+        self._ready = threading.Condition()
+        self._closed = False
 
     @classmethod
     def probe(cls) -> str | None:
@@ -130,19 +182,33 @@ class OpenVINOBackend:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = check_batch(batch, f"openvino/{self._artifact}")
-        request = self._requests.get()
+        request = self._borrow()
         try:
             results = request.infer({0: batch})
             output = np.array(results[0], copy=True)  # the request reuses its output buffer
         except Exception as exc:
             raise BackendError(f"openvino/{self._artifact}: inference failed: {exc}") from exc
         finally:
-            self._requests.put(request)
+            self._give_back(request)
         return as_logits(output, batch.shape[0], f"openvino/{self._artifact}")
 
-    def info(self) -> dict[str, Any]:
-        import openvino
+    def _borrow(self) -> Any:
+        """A free infer request; waits for one, and raises BackendError once the backend is closed."""
+        with self._ready:
+            while not self._free and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                raise BackendError(f"openvino/{self._artifact}: the backend is closed")
+            return self._free.pop()
 
+    def _give_back(self, request: Any) -> None:
+        with self._ready:
+            if not self._closed:
+                self._free.append(request)
+                self._ready.notify()
+
+    def info(self) -> dict[str, Any]:
+        openvino = import_openvino()
         try:
             streams = int(self._compiled.get_property("NUM_STREAMS"))
         except Exception:
@@ -160,7 +226,11 @@ class OpenVINOBackend:
         }
 
     def close(self) -> None:
-        self._requests = queue.SimpleQueue()
+        """Release the compiled model; callers waiting for an infer request get a BackendError."""
+        with self._ready:
+            self._closed = True
+            self._free.clear()
+            self._ready.notify_all()
         self._compiled = None
 
 
