@@ -21,6 +21,7 @@ from pinclip_sdk.errors import CalibrationError, DatasetError
 from pinclip_sdk.export.calibration import hash_file_list
 from pinclip_sdk.export.gate_data import preprocess_files
 from pinclip_sdk.export.runners import open_artifact
+from pinclip_sdk.imageio import is_image_file
 
 _logger = logging.getLogger(__name__)
 
@@ -30,7 +31,6 @@ REFERENCE_ARTIFACT = ("onnxruntime", "fp32")
 def real_image_files(reals: str | Path, layout: str = "auto") -> list[Path]:
     """The real (label 0) images of `reals`: a dataset in any layout, or a plain folder of images."""
     from pinclip_sdk.training.data import discover
-    from pinclip_sdk.training.data.sample import is_image_file
 
     root = Path(reals)
     if not root.exists():

@@ -27,9 +27,9 @@ from pinclip_sdk.backends.base import BACKENDS, backend_class
 from pinclip_sdk.backends.select import PRECISIONS
 from pinclip_sdk.bundle import Bundle
 from pinclip_sdk.errors import ConfigError, InvalidImageError, PinclipError
+from pinclip_sdk.imageio import IMAGE_SUFFIXES, is_image_file
 
 logger = logging.getLogger(__name__)
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,9 @@ def list_images(folder: Path, limit: int | None = None) -> list[Path]:
     """Image files under `folder`, sorted (recursive), at most `limit`."""
     if not folder.is_dir():
         raise ConfigError(f"bench: --images {folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.rglob("*") if is_image_file(p.name) and p.is_file())
     if not files:
-        raise ConfigError(f"bench: no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+        raise ConfigError(f"bench: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) under {folder}")
     return files[:limit] if limit else files
 
 

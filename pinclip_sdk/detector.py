@@ -76,6 +76,8 @@ class Detector:
             by default the bundle's band.
         backend_options: per-backend load options, e.g. `{"openvino": {"performance_hint": "THROUGHPUT"}}`.
         preprocess_workers: threads decoding and preprocessing ahead of inference in batch calls.
+        exif_transpose: rotate / flip decoded files by their EXIF orientation (phone photos) before
+            scoring. False (default) scores the stored pixels, as open_clip and training see them.
 
     Raises:
         BundleError: missing, truncated, tampered or unknown-schema bundle.
@@ -93,6 +95,7 @@ class Detector:
         uncertain_band: tuple[float, float] | None = FROM_BUNDLE,
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
         preprocess_workers: int | None = None,
+        exif_transpose: bool = False,
     ) -> None:
         from pinclip_sdk.preprocess import Preprocessor
 
@@ -102,7 +105,7 @@ class Detector:
         manifest = self.bundle.manifest
         self.model_id = manifest.model_id
         self.rule = _decision_rule(manifest.threshold, threshold, uncertain_band)
-        self.preprocessor = Preprocessor(manifest.preprocess)
+        self.preprocessor = Preprocessor(manifest.preprocess, exif_transpose=exif_transpose)
         self.preprocess_workers = preprocess_workers or min(4, os.cpu_count() or 1)
         options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backend, self.choice = choose_backend(self.bundle, backend, precision, threads, options)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Union
@@ -27,8 +28,19 @@ ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[by
 # twice that. An 8K frame (33 Mpx) is well inside.
 DEFAULT_MAX_PIXELS = 89_478_485
 
+# The one set of file suffixes read as images (lower case; matching ignores case): training's dataset
+# readers, `pinclip detect` and `pinclip bench` list folders with it, so they all read the same files.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".ico"}
+)
+
 # (width, height) -> (resize_width, resize_height): tells the JPEG draft which size is needed.
 DraftTarget = Callable[[int, int], "tuple[int, int]"]
+
+
+def is_image_file(name: str) -> bool:
+    """Whether a file name has an image suffix (case-insensitive)."""
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES  # noqa: PTH122 (hot path, str only)
 
 
 def describe_source(source: Any) -> str:
@@ -57,10 +69,17 @@ def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> 
 def _open(source: ImageSource, what: str) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise InvalidImageError(f"{what}: no such file")
-        if path.is_dir():
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise InvalidImageError(f"{what}: no such file") from None
+        except OSError as exc:
+            raise InvalidImageError(f"{what}: cannot read ({exc.strerror or exc})") from exc
+        if stat.S_ISDIR(mode):
             raise InvalidImageError(f"{what}: is a directory, not an image file")
+        if not stat.S_ISREG(mode):
+            # Opening a FIFO blocks until a writer appears; a device may never end.
+            raise InvalidImageError(f"{what}: not a regular file (a pipe, socket or device); pass a file")
         return Image.open(path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:

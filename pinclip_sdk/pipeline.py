@@ -183,17 +183,22 @@ class FrameStream:
                 self._cond.notify_all()
 
     def __iter__(self) -> Iterator[Any]:
-        while True:
-            with self._cond:
-                while not self._queue and not self._done:
-                    self._cond.wait()
-                if not self._queue:
-                    break
-                index, frame, arrived = self._queue.popleft()
-                self._cond.notify_all()
-            yield self._finish(self._predict(frame, index), arrived)
-        if self._reader_error is not None:
-            raise self._reader_error
+        # The `finally` also runs when a consumer abandons the loop (`break`, an exception, or the
+        # iterator garbage-collected): the reader stops instead of pulling frames for nobody.
+        try:
+            while True:
+                with self._cond:
+                    while not self._queue and not self._done:
+                        self._cond.wait()
+                    if not self._queue:
+                        break
+                    index, frame, arrived = self._queue.popleft()
+                    self._cond.notify_all()
+                yield self._finish(self._predict(frame, index), arrived)
+            if self._reader_error is not None:
+                raise self._reader_error
+        finally:
+            self.close()
 
     def _finish(self, prediction: Any, arrived: float) -> Any:
         self.processed += 1

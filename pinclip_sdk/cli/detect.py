@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from pinclip_sdk.backends.base import BACKENDS
 from pinclip_sdk.backends.select import PRECISIONS
-from pinclip_sdk.benchmark import IMAGE_SUFFIXES
+from pinclip_sdk.imageio import is_image_file
 
 FORMATS = ("table", "jsonl", "csv")
 CSV_FIELDS = ("source", "label", "p_fake", "logit", "threshold", "model_id", "error")
@@ -41,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", *PRECISIONS), help="precision")
     parser.add_argument("--threads", type=int, default=None, help="inference threads (default: all cores)")
     parser.add_argument("--threshold", type=float, default=None, help="override the bundle's threshold")
+    parser.add_argument(
+        "--exif-transpose",
+        action="store_true",
+        help="rotate files by their EXIF orientation before scoring (default: stored pixels, as in training)",
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="images per inference batch")
     parser.add_argument("--format", default="table", choices=FORMATS, help="output format")
     parser.add_argument("--output", "-o", type=Path, default=None, help="write results here, not stdout")
@@ -102,7 +107,7 @@ def expand_paths(paths: list[str]) -> tuple[list[Path], list[str]]:
         path = Path(raw)
         if path.is_dir():
             found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p.name))
             )
         elif path.is_file():
             found.append(path)
@@ -164,7 +169,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         detector = stack.enter_context(
-            Detector(args.model, args.backend, args.threads, args.precision, threshold=args.threshold)
+            Detector(
+                args.model,
+                args.backend,
+                args.threads,
+                args.precision,
+                threshold=args.threshold,
+                exif_transpose=args.exif_transpose,
+            )
         )
         out = sys.stdout
         if args.output:

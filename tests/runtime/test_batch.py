@@ -173,3 +173,22 @@ def test_nan_from_the_engine_is_an_error_not_real(tiny_bundle, images, monkeypat
     assert single.label == "error"
     assert "NaN" in single.error
     assert [p.label for p in batch] == ["error"] * 3
+
+
+def test_abandoned_stream_stops_its_reader(detector, images):
+    """Breaking out of a stream without `with` / close() must not leave the reader pulling frames."""
+    pulled = []
+
+    def endless_camera():
+        while True:
+            pulled.append(1)
+            yield images[0]
+
+    stream = detector.stream(endless_camera(), policy="block", maxsize=1)
+    for _ in stream:
+        break  # no close(), no `with`
+    stream._reader.join(timeout=10)
+    assert not stream._reader.is_alive()
+    before = len(pulled)
+    time.sleep(0.2)
+    assert len(pulled) == before

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.imageio import is_image_file
 from pinclip_sdk.training.data import layouts
 from pinclip_sdk.training.data.manifest import MANIFEST_SUFFIXES, read_manifest
-from pinclip_sdk.training.data.sample import LABEL_NAMES, REAL, Sample, is_image_file, list_images
+from pinclip_sdk.training.data.sample import LABEL_NAMES, REAL, Sample, list_images
 
 logger = logging.getLogger(__name__)
 

@@ -11,15 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.imageio import is_image_file
 
 REAL = 0
 FAKE = 1
 LABEL_NAMES = {REAL: "real", FAKE: "fake"}
-
-# Lower-case suffixes read as images; GenImage's ImageNet reals are `.JPEG`, so matching ignores case.
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".jfif"}
-)
 
 # Folder names that mean a data split wherever a layout allows one.
 SPLIT_NAMES = ("train", "val", "test")
@@ -42,11 +38,6 @@ class Sample:
     label: int
     generator: str
     split: str | None = None
-
-
-def is_image_file(name: str) -> bool:
-    """Whether a file name has an image suffix (case-insensitive)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS  # noqa: PTH122 (hot path, str only)
 
 
 def walk_images(directory: Path) -> Iterator[tuple[str, tuple[str, ...], list[str], int]]:
