@@ -9,6 +9,7 @@ Examples:
     pinclip export runs/ckpt -o model.pinclip --targets onnxruntime,openvino --int8 --calib data/val
     pinclip export runs/ckpt -o model.pinclip --targets tensorrt --int8 --calib data/val --gate-data data/test
     pinclip export runs/ckpt -o triton_repo --format triton --targets onnxruntime,openvino,tensorrt
+    pinclip export --format triton model.pinclip -o triton_repo      (a repository from an existing bundle)
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", type=Path, help="training checkpoint directory (config.json + weights)")
+    parser.add_argument(
+        "checkpoint",
+        type=Path,
+        help="training checkpoint directory (config.json + weights); with --format triton, or a bundle",
+    )
     parser.add_argument(
         "-o", "--output", type=Path, required=True, help="bundle (*.pinclip) or Triton repo dir"
     )
@@ -110,9 +115,35 @@ def _config(args: argparse.Namespace):  # -> ExportConfig
     )
 
 
+def _triton_from_bundle(args: argparse.Namespace) -> int:
+    """`--format triton` on an exported bundle: the repository from its artifacts, no re-export."""
+    from pinclip_sdk.bundle import Bundle
+    from pinclip_sdk.export.triton import write_triton_repository
+
+    bundle = Bundle.load(args.checkpoint)
+    asked = [t.strip() for t in args.targets.split(",") if t.strip()]
+    present = {a.backend for a in bundle.artifacts}
+    targets = tuple(t for t in asked if t in present)
+    if not targets:
+        print(
+            f"pinclip export: error: {args.checkpoint} has no artifact for --targets {args.targets} "
+            f"(it has: {', '.join(sorted(present))})",
+            file=sys.stderr,
+        )
+        return 1
+    repository = write_triton_repository(
+        bundle.root, args.output, targets, max_batch=args.max_batch, overwrite=args.overwrite
+    )
+    print(f"triton model repository: {repository} ({', '.join(targets)})")
+    print(f"next: tritonserver --model-repository {repository}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from pinclip_sdk.export.pipeline import export_bundle
 
+    if args.format == "triton" and (args.checkpoint / "manifest.json").is_file():
+        return _triton_from_bundle(args)
     config = _config(args)
     bundle_path = args.output
     if args.format == "triton":

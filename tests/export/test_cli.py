@@ -136,3 +136,20 @@ def test_export_triton_format(workdir: Path, checkpoint: Path, capsys) -> None:
     configs = list(repository.glob("*/config.pbtxt"))
     assert configs
     assert "dynamic_batching" in configs[0].read_text()
+
+
+def test_export_triton_from_a_bundle_as_documented(workdir: Path, checkpoint: Path, capsys) -> None:
+    """docs/triton.md: `pinclip export --format triton model.pinclip -o triton-repo`."""
+    bundle_path = workdir / "for_triton.pinclip"
+    argv = ["export", str(checkpoint), "-o", str(bundle_path), "--targets", "onnxruntime", "--no-fp16"]
+    assert main(argv) == 0
+    repository = workdir / "triton-repo"
+    assert main(["export", "--format", "triton", str(bundle_path), "-o", str(repository)]) == 0
+    assert f"tritonserver --model-repository {repository}" in capsys.readouterr().out
+    bundle = Bundle.load(bundle_path)
+    [artifact] = bundle.artifacts
+    [model] = list(repository.glob("*/1/model.onnx"))
+    assert model.read_bytes() == (bundle.root / artifact.files[0].path).read_bytes()
+    argv = ["export", "--format", "triton", str(bundle_path), "-o", str(repository), "--targets", "openvino"]
+    assert main(argv) == 1
+    assert "has no artifact for --targets openvino" in capsys.readouterr().err
