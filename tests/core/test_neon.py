@@ -1,12 +1,14 @@
 """The SIMD resample kernels equal the scalar ones, checked by a C++ self-test (csrc/tests).
 
 The NEON build is cross-compiled and run under qemu-aarch64 when that toolchain is installed
-(`apt-get install g++-aarch64-linux-gnu qemu-user`); the native build checks every x86-64 level the
-CPU runs (AVX2, and AVX-512 VNNI where present).
+(`apt-get install g++-aarch64-linux-gnu qemu-user-static`; `.ci/run` does, and sets
+PINCLIP_REQUIRE_NEON=1 so a missing tool fails the test instead of skipping it); the native build
+checks every x86-64 level the CPU runs (AVX2, and AVX-512 VNNI where present).
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -34,9 +36,13 @@ def _build_and_run(compiler: str, extra: list[str], runner: list[str], out: Path
 
 @pytest.mark.skipif(not CSRC.is_dir(), reason="needs the source tree")
 def test_neon_kernels_equal_scalar_under_qemu(tmp_path):
-    compiler, qemu = shutil.which("aarch64-linux-gnu-g++"), shutil.which("qemu-aarch64")
+    compiler = shutil.which("aarch64-linux-gnu-g++")
+    qemu = shutil.which("qemu-aarch64-static") or shutil.which("qemu-aarch64")
     if not (compiler and qemu):
-        pytest.skip("aarch64 cross compiler or qemu-aarch64 not installed")
+        missing = "aarch64 cross compiler (aarch64-linux-gnu-g++) or qemu-aarch64(-static) not installed"
+        if os.environ.get("PINCLIP_REQUIRE_NEON") == "1":
+            pytest.fail(f"PINCLIP_REQUIRE_NEON=1 but {missing}")
+        pytest.skip(missing)
     out = _build_and_run(compiler, ["-static", str(CSRC / "resample_neon.cpp")], [qemu], tmp_path / "neon")
     assert "kernels: neon" in out
     assert ", 0 failures" in out
