@@ -49,6 +49,11 @@ class Plan:
     calib_size: int
     gate_size: int
     target_fpr: float
+    # INT8 gate of the export. The smoke run's 40-step model sits near chance: which of its 64 gate
+    # decisions flip under INT8, and so its AUC drop, depends on the CPU's INT8 rounding (0.78 points
+    # for OpenVINO on one AMD EPYC), so it is gated loosely; the full run keeps the export defaults.
+    int8_min_agreement: float = 0.99
+    max_auc_drop: float = 0.005
 
 
 def make_plan(smoke: bool, seed: int, family: str, steps: int | None) -> Plan:
@@ -57,7 +62,9 @@ def make_plan(smoke: bool, seed: int, family: str, steps: int | None) -> Plan:
             seed=seed, size=32, train_per_class=64, val_per_class=24, generator_steps=60, patch=16, threads=1
         )
         run = RunSpec(family=family, seed=seed, steps=steps or 40, batch_size=16, image_size=32)
-        return Plan(proxy, run, calib_size=32, gate_size=64, target_fpr=0.1)
+        return Plan(
+            proxy, run, calib_size=32, gate_size=64, target_fpr=0.1, int8_min_agreement=0.9, max_auc_drop=0.05
+        )
     proxy = ProxyConfig(seed=seed)
     run = RunSpec(family=family, seed=seed, steps=steps or 2400, batch_size=32, image_size=proxy.size)
     return Plan(proxy, run, calib_size=256, gate_size=512, target_fpr=0.05)

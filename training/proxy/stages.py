@@ -57,6 +57,7 @@ def export_stage(out: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say
     """Export the checkpoint to a gated bundle with FP32 and INT8 artifacts for both CPU runtimes."""
     from pinclip_sdk.export import pipeline
     from pinclip_sdk.export.config import ExportConfig
+    from pinclip_sdk.export.gate import GateConfig
 
     config = ExportConfig(
         targets=("onnxruntime", "openvino"),
@@ -65,6 +66,7 @@ def export_stage(out: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say
         calib=outcome.train_manifest,  # train images only, never test
         calib_size=plan.calib_size,
         gate_size=plan.gate_size,  # train images not used for calibration
+        gate=GateConfig(int8_min_agreement=plan.int8_min_agreement, max_auc_drop=plan.max_auc_drop),
         model_id=f"quickstart-proxy-{outcome.spec.family}-s{outcome.spec.seed}",
         overwrite=True,
         seed=outcome.spec.seed,
