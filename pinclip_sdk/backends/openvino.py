@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 EXTRA = "pinclip-sdk[openvino]"
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
+# How long close() waits for inference requests still running before it releases the model.
+CLOSE_WAIT_S = 30.0
 
 
 # openvino modules that bind `openvino_telemetry` (or, when it cannot be imported, openvino's own
@@ -134,6 +136,7 @@ class OpenVINOBackend:
         self._free = [compiled.create_infer_request() for _ in range(self.concurrency)]
         self._ready = threading.Condition()
         self._closed = False
+        self._in_flight = 0
 
     @classmethod
     def probe(cls) -> str | None:
@@ -199,13 +202,15 @@ class OpenVINOBackend:
                 self._ready.wait()
             if self._closed:
                 raise BackendError(f"openvino/{self._artifact}: the backend is closed")
+            self._in_flight += 1
             return self._free.pop()
 
     def _give_back(self, request: Any) -> None:
         with self._ready:
+            self._in_flight -= 1
             if not self._closed:
                 self._free.append(request)
-                self._ready.notify()
+            self._ready.notify_all()
 
     def info(self) -> dict[str, Any]:
         openvino = import_openvino()
@@ -231,6 +236,8 @@ class OpenVINOBackend:
             self._closed = True
             self._free.clear()
             self._ready.notify_all()
+            # Requests still running finish before the compiled model is released (bounded wait).
+            self._ready.wait_for(lambda: self._in_flight == 0, timeout=CLOSE_WAIT_S)
         self._compiled = None
 
 
