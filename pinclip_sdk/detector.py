@@ -77,7 +77,8 @@ class Detector:
         backend_options: per-backend load options, e.g. `{"openvino": {"performance_hint": "THROUGHPUT"}}`.
         preprocess_workers: threads decoding and preprocessing ahead of inference in batch calls.
         exif_transpose: rotate / flip decoded files by their EXIF orientation (phone photos) before
-            scoring. False (default) scores the stored pixels, as open_clip and training see them.
+            scoring. None (default) does what the bundle's spec records training did (`preprocess.
+            exif_transpose`, False unless set: the stored pixels, as open_clip sees them).
 
     Raises:
         BundleError: missing, truncated, tampered or unknown-schema bundle.
@@ -95,7 +96,7 @@ class Detector:
         uncertain_band: tuple[float, float] | None = FROM_BUNDLE,
         backend_options: Mapping[str, Mapping[str, Any]] | None = None,
         preprocess_workers: int | None = None,
-        exif_transpose: bool = False,
+        exif_transpose: bool | None = None,
     ) -> None:
         from pinclip_sdk.preprocess import Preprocessor
 

@@ -66,8 +66,8 @@ class Preprocessor:
         dtype: "float32" (default) or "float16" (the float32 result rounded to nearest even).
         draft: opt-in fast JPEG decoding at reduced size (libjpeg DCT scaling) for paths, bytes and
             file objects; not bit-exact, see docs/preprocess.md for the measured error.
-        exif_transpose: apply the EXIF orientation of decoded files; False (default) matches
-            open_clip, which does not.
+        exif_transpose: apply the EXIF orientation of decoded files; None (default) takes
+            `spec.exif_transpose`, which is False unless training set it (open_clip does not rotate).
         max_pixels: largest accepted image (width * height), for files and arrays alike; None
             removes this limit (Pillow's own decompression-bomb check stays on for files).
     """
@@ -80,7 +80,7 @@ class Preprocessor:
         exact: bool = True,
         dtype: str = "float32",
         draft: bool = False,
-        exif_transpose: bool = False,
+        exif_transpose: bool | None = None,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         if not isinstance(spec, PreprocessSpec):
@@ -96,7 +96,7 @@ class Preprocessor:
         self.exact = bool(exact)
         self.dtype = np.dtype(dtype)
         self.draft = bool(draft)
-        self.exif_transpose = bool(exif_transpose)
+        self.exif_transpose = spec.exif_transpose if exif_transpose is None else bool(exif_transpose)
         self.max_pixels = max_pixels
         self._engine = _core.Engine(
             spec.size,

@@ -8,7 +8,9 @@ evaluation, INT8 calibration and deployment all preprocess the same way. It mirr
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+import numbers
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pinclip_sdk.errors import ConfigError
@@ -19,23 +21,33 @@ RESIZE_MODES = ("shortest", "longest", "squash")
 INTERPOLATIONS = ("bicubic", "bilinear")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _as_size(size: Any) -> tuple[int, int]:
-    if isinstance(size, int) and not isinstance(size, bool):
+    if _is_int(size):
         size = (size, size)
-    try:
-        height, width = (int(v) for v in size)
-    except (TypeError, ValueError):
-        raise ConfigError(f"PreprocessSpec.size must be an int or (height, width), got {size!r}") from None
+    # a string is a sequence too: "32" must not become (3, 2)
+    if isinstance(size, (str, bytes)) or not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise ConfigError(f"PreprocessSpec.size must be an int or (height, width), got {size!r:.80}")
+    if not all(_is_int(v) for v in size):
+        raise ConfigError(f"PreprocessSpec.size must hold integers, got {size!r:.80}")
+    height, width = int(size[0]), int(size[1])
     if height < 1 or width < 1:
         raise ConfigError(f"PreprocessSpec.size must be positive, got {(height, width)}")
     return height, width
 
 
 def _as_triple(name: str, value: Any) -> tuple[float, float, float]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise ConfigError(f"PreprocessSpec.{name} must be three numbers, got {value!r:.80}")
     try:
         triple = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise ConfigError(f"PreprocessSpec.{name} must be three numbers, got {value!r}") from None
+        raise ConfigError(f"PreprocessSpec.{name} must be three numbers, got {value!r:.80}") from None
+    if not all(math.isfinite(v) for v in triple):
+        raise ConfigError(f"PreprocessSpec.{name} must be finite, got {triple}")
     if len(triple) == 1:
         triple = triple * 3
     if len(triple) != 3:
@@ -55,6 +67,9 @@ class PreprocessSpec:
         mean: per-channel mean subtracted after scaling to [0, 1].
         std: per-channel standard deviation divided by.
         fill_color: padding value (0-255) for `longest` and for crops larger than the image.
+        exif_transpose: rotate / flip each decoded image by its EXIF orientation tag before
+            preprocessing. Off by default, as in open_clip (which scores the stored pixels); set it
+            when training does, and the bundle carries it so the runtime does the same.
     """
 
     size: tuple[int, int] = (224, 224)
@@ -63,6 +78,7 @@ class PreprocessSpec:
     mean: tuple[float, float, float] = OPENAI_CLIP_MEAN
     std: tuple[float, float, float] = OPENAI_CLIP_STD
     fill_color: int = 0
+    exif_transpose: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _as_size(self.size))
@@ -76,8 +92,12 @@ class PreprocessSpec:
             )
         if any(s <= 0 for s in self.std):
             raise ConfigError(f"PreprocessSpec.std must be positive, got {self.std}")
-        if not isinstance(self.fill_color, int) or not 0 <= self.fill_color <= 255:
+        if not _is_int(self.fill_color) or not 0 <= self.fill_color <= 255:
             raise ConfigError(f"PreprocessSpec.fill_color must be an int in 0..255, got {self.fill_color!r}")
+        if not isinstance(self.exif_transpose, bool):
+            raise ConfigError(
+                f"PreprocessSpec.exif_transpose must be true or false, got {self.exif_transpose!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as written into bundle manifests."""
@@ -85,12 +105,14 @@ class PreprocessSpec:
         data["size"] = list(self.size)
         data["mean"] = list(self.mean)
         data["std"] = list(self.std)
+        if not self.exif_transpose:
+            del data["exif_transpose"]  # the default: manifests stay readable by runtimes before it existed
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
         """Inverse of `to_dict`; unknown keys are an error (they would be silently ignored otherwise)."""
-        known = {"size", "resize_mode", "interpolation", "mean", "std", "fill_color"}
+        known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"PreprocessSpec: unknown keys {sorted(unknown)}; known: {sorted(known)}")

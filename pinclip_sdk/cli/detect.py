@@ -43,8 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None, help="override the bundle's threshold")
     parser.add_argument(
         "--exif-transpose",
-        action="store_true",
-        help="rotate files by their EXIF orientation before scoring (default: stored pixels, as in training)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rotate files by their EXIF orientation before scoring (default: what the bundle's spec "
+        "records training did; stored pixels unless training rotated)",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="images per inference batch")
     parser.add_argument("--format", default="table", choices=FORMATS, help="output format")

@@ -158,3 +158,28 @@ def test_augment_config_from_dict():
     assert AugmentConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ConfigError, match="unknown keys \\['jpg_prob'\\]"):
         AugmentConfig.from_dict({"jpg_prob": 0.1})
+
+
+@pytest.mark.parametrize("exif_transpose", [False, True])
+def test_dataset_pixels_are_the_runtime_pixels_for_every_mode(tmp_path, exif_transpose):
+    """Training's eval items equal what the deployed Preprocessor makes of the same file, bit for bit,
+    for the modes where converting to RGB before the resize would differ (RGBA, P, LA, CMYK, ...)."""
+    from pinclip_sdk.preprocess import Preprocessor
+
+    spec = PreprocessSpec(size=32, exif_transpose=exif_transpose)
+    paths = mk.write_odd_mode_images(tmp_path, np.random.default_rng(3), label=1)
+    modes = set()
+    for path in paths:
+        with Image.open(path) as opened:
+            modes.add(opened.mode)
+    assert {"RGBA", "P", "LA", "CMYK", "I;16", "1"} <= modes
+    dataset = ImageDataset([Sample(p, 1, "g") for p in paths], build_eval_transform(spec))
+    assert dataset.exif_transpose is exif_transpose
+    runtime = Preprocessor(spec, num_threads=1)
+    for index, path in enumerate(paths):
+        item = dataset[index]
+        assert item["error"] is None, item["error"]
+        np.testing.assert_array_equal(item["pixels"].numpy(), runtime(path), err_msg=str(path))
+    rotated = next(i for i, p in enumerate(paths) if p.name.startswith("exif_rotated"))
+    stored = Preprocessor(PreprocessSpec(size=32), num_threads=1)(paths[rotated])
+    assert np.array_equal(dataset[rotated]["pixels"].numpy(), stored) is not exif_transpose

@@ -1,5 +1,9 @@
 """`ImageDataset` and `collate`: samples to tensors, with unreadable files reported, not hidden.
 
+Files are opened by the runtime's decoder (`pinclip_sdk.imageio.load_image`): the image keeps its mode
+(RGBA, P, CMYK, 16-bit, ...) and the transform converts it as open_clip does, so training, `pinclip eval`
+and the deployed `Detector` score the same pixels. EXIF orientation follows the spec.
+
 An image that cannot be decoded (truncated download, wrong suffix) becomes an item with
 `pixels=None` and the reason; `collate` drops it from the batch and lists it under `unreadable`,
 so the count survives DataLoader worker processes and the trainer / evaluator can report it.
@@ -8,9 +12,7 @@ so the count survives DataLoader worker processes and the trainer / evaluator ca
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,28 +20,12 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from pinclip_sdk.errors import InvalidImageError
+from pinclip_sdk.imageio import load_image
 from pinclip_sdk.training.data.sample import Sample
 
 logger = logging.getLogger(__name__)
 
 Transform = Callable[[Image.Image], torch.Tensor]
-
-
-def decode_image(path: str | Path) -> Image.Image:
-    """Decode an image file fully to RGB.
-
-    Raises:
-        InvalidImageError: naming the file, when Pillow cannot read it.
-    """
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns (e.g. palette transparency) on files it still reads fine.
-            warnings.simplefilter("ignore")
-            with Image.open(path) as image:
-                image.load()
-                return image.convert("RGB")
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(f"cannot decode image {path}: {exc}") from exc
 
 
 class ImageDataset(Dataset):
@@ -52,7 +38,10 @@ class ImageDataset(Dataset):
     Args:
         samples: the images, e.g. from `discover`.
         transform: `PIL.Image -> Tensor[3,H,W]` (`build_train_transform` / `build_eval_transform`).
-        image_transform: optional `PIL.Image -> PIL.Image` applied before `transform` (degradations).
+        image_transform: optional `PIL.Image -> PIL.Image` applied before `transform` (degradations);
+            it receives the image converted to RGB, as a re-encoded copy would be.
+        exif_transpose: rotate files by their EXIF orientation; None takes the transform's
+            `spec.exif_transpose` (False when the transform has no spec).
     """
 
     def __init__(
@@ -60,7 +49,13 @@ class ImageDataset(Dataset):
         samples: Sequence[Sample],
         transform: Transform,
         image_transform: Callable[[Image.Image], Image.Image] | None = None,
+        *,
+        exif_transpose: bool | None = None,
     ) -> None:
+        if exif_transpose is None:
+            spec = getattr(transform, "spec", None)
+            exif_transpose = bool(getattr(spec, "exif_transpose", False))
+        self.exif_transpose = exif_transpose
         self.samples = list(samples)
         self.transform = transform
         self.image_transform = image_transform
@@ -80,11 +75,11 @@ class ImageDataset(Dataset):
             "error": None,
         }
         try:
-            image = decode_image(sample.path)
+            image = load_image(sample.path, exif_transpose=self.exif_transpose)
             if self.image_transform is not None:
-                image = self.image_transform(image)
+                image = self.image_transform(image.convert("RGB"))
             item["pixels"] = self.transform(image)
-        except InvalidImageError as exc:  # undecodable, or rejected by the preprocessor (too large)
+        except InvalidImageError as exc:  # undecodable, or too large (ImageTooLargeError)
             self.unreadable += 1
             logger.warning("%s", exc)
             item["error"] = str(exc)

@@ -234,3 +234,59 @@ def write_corrupt_image(path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     return path
+
+
+# Modes that decode to something other than plain RGB, with the file format that stores each.
+ODD_MODE_FILES = (
+    ("rgba", "png"),
+    ("p", "png"),
+    ("p_transparent", "png"),
+    ("la", "png"),
+    ("cmyk", "jpg"),
+    ("i16", "png"),
+    ("bilevel", "png"),
+    ("exif_rotated", "jpg"),
+)
+
+
+def write_odd_mode_images(
+    directory: str | Path, rng: np.random.Generator, label: int, size: int = 40
+) -> list[Path]:
+    """One file per entry of `ODD_MODE_FILES` (RGBA, palette, palette + transparency, LA, CMYK,
+    16-bit grey, 1-bit, EXIF orientation 6), each from a fresh `make_image` of class `label`.
+
+    These are the files where decoding to RGB first and resizing in the file's own mode (open_clip)
+    give different pixels, so a second decoder anywhere would show up on them.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, suffix in ODD_MODE_FILES:
+        rgb = make_image(rng, label, (size + 8, size))
+        path = directory / f"{kind}_{int(rng.integers(1 << 30))}.{suffix}"
+        if kind == "rgba":
+            alpha = Image.fromarray(rng.integers(0, 256, (size, size + 8), dtype=np.uint8), "L")
+            image = rgb.copy()
+            image.putalpha(alpha)
+            image.save(path)
+        elif kind == "p":
+            rgb.quantize(colors=64).save(path)
+        elif kind == "p_transparent":
+            rgb.quantize(colors=64).save(path, transparency=3)
+        elif kind == "la":
+            grey = rgb.convert("L")
+            alpha = Image.fromarray(rng.integers(0, 256, grey.size[::-1], dtype=np.uint8), "L")
+            Image.merge("LA", (grey, alpha)).save(path)
+        elif kind == "cmyk":
+            rgb.convert("CMYK").save(path, quality=95)
+        elif kind == "i16":
+            wide = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
+            Image.fromarray(wide).save(path)  # I;16 PNG
+        elif kind == "bilevel":
+            rgb.convert("1").save(path)
+        else:
+            exif = Image.Exif()
+            exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+            rgb.save(path, quality=95, exif=exif.tobytes())
+        paths.append(path)
+    return paths
