@@ -6,11 +6,11 @@ import hashlib
 import json
 import logging
 import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pinclip_sdk.bundle import sha256_file
+from pinclip_sdk.hashing import sha256_file
+from pinclip_sdk.versions import library_versions as installed_versions
 
 _logger = logging.getLogger(__name__)
 
@@ -18,14 +18,8 @@ LIBRARIES = ("pinclip-sdk", "torch", "open_clip_torch", "onnx", "onnxruntime", "
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed versions of the libraries that shaped the artifacts (None when absent)."""
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    """Python and the installed versions of the libraries that shaped the artifacts (None when absent)."""
+    return {"python": platform.python_version(), **installed_versions(LIBRARIES)}
 
 
 def _canonical_hash(data: Any) -> str:

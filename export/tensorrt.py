@@ -67,8 +67,8 @@ def build_engines(
         min_batch: smallest batch of the optimisation profile.
         opt_batch: batch the kernels are tuned for.
         max_batch: largest batch of the profile.
-        cache_dir: engine cache (default `$PINCLIP_ENGINE_CACHE` or `~/.cache/pinclip/engines`),
-            the same one the runtime reads.
+        cache_dir: engine cache (default `$PINCLIP_ENGINE_CACHE`, else `engines/` in the runtime's
+            cache root), the same one the runtime reads.
         device_index: CUDA device to build for.
         workspace_bytes: builder workspace limit.
 
@@ -228,7 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-batch", type=int, default=1)
     parser.add_argument("--opt-batch", type=int, default=1)
     parser.add_argument("--max-batch", type=int, default=8)
-    parser.add_argument("--cache-dir", default=None, help="engine cache (default $PINCLIP_ENGINE_CACHE)")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="engine cache (default $PINCLIP_ENGINE_CACHE, else engines/ in the runtime cache)",
+    )
     parser.add_argument("--device-index", type=int, default=0)
     args = parser.parse_args(argv)
     try:

@@ -8,18 +8,17 @@ exception, because `pinclip bench` must print a report on any machine.
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
-import importlib.util
 import logging
 import os
 import platform
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from pinclip_sdk.cuda_runtime import find_cuda_runtime
+from pinclip_sdk.versions import library_versions  # also re-exported: `pinclip version` imports it here
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +42,6 @@ L4T_TO_JETPACK: dict[str, str] = {
     "36.4.4": "6.2.1",
     "38.2": "7.0",
     "39.2": "7.2",
-}
-
-# distribution names that carry each library's version (the first installed one wins)
-_LIBRARY_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu11", "tensorrt-libs"),
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
-    "openvino": ("openvino",),
-    "cuda-python": ("cuda-python", "cuda-bindings"),
-    "numpy": ("numpy",),
-    "pillow": ("pillow",),
-    "pinclip-sdk": ("pinclip-sdk",),
 }
 
 
@@ -168,7 +156,7 @@ def _gpus_from_nvidia_smi() -> list[dict[str, Any]]:
 
 
 def _gpus_from_cuda_runtime() -> list[dict[str, Any]]:
-    runtime = _cuda_runtime_module()
+    runtime = find_cuda_runtime()
     if runtime is None:
         return []
     err, count = runtime.cudaGetDeviceCount()
@@ -193,7 +181,7 @@ def _gpus_from_cuda_runtime() -> list[dict[str, Any]]:
 
 def describe_cuda() -> dict[str, Any]:
     """CUDA driver-API and runtime versions as "major.minor" (from cuda-python), when present."""
-    runtime = _cuda_runtime_module()
+    runtime = find_cuda_runtime()
     if runtime is None:
         return {"driver_api": None, "runtime": None}
     return {
@@ -207,15 +195,6 @@ def _cuda_version(result: tuple[Any, int]) -> str | None:
     if int(err) != 0 or not value:
         return None
     return f"{value // 1000}.{(value % 1000) // 10}"
-
-
-def _cuda_runtime_module() -> Any | None:
-    for name in ("cuda.bindings.runtime", "cuda.cudart"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
 
 
 def describe_jetson(
@@ -266,37 +245,3 @@ def _jetpack_from_dpkg() -> str | None:
     if result.returncode != 0 or not version:
         return None
     return version.split("+")[0] or None
-
-
-def distribution_version(library: str) -> str | None:
-    """Installed version of one of `_LIBRARY_DISTRIBUTIONS`' libraries, from package metadata."""
-    for distribution in _LIBRARY_DISTRIBUTIONS[library]:
-        try:
-            return importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def library_versions() -> dict[str, str | None]:
-    """Installed versions of the inference libraries (from package metadata, without importing)."""
-    versions = {library: distribution_version(library) for library in _LIBRARY_DISTRIBUTIONS}
-    if versions["tensorrt"] is None:
-        # JetPack's python3-libnvinfer deb may install the module without pip metadata
-        versions["tensorrt"] = _module_version("tensorrt")
-    return versions
-
-
-def _module_version(module_name: str) -> str | None:
-    """`module.__version__` if the module is importable, else None (never raises)."""
-    try:
-        module = sys.modules.get(module_name)
-        if module is None:
-            if importlib.util.find_spec(module_name) is None:
-                return None
-            module = importlib.import_module(module_name)
-        version = getattr(module, "__version__", None)
-    except Exception as exc:  # noqa: BLE001 - a broken install must not break the report
-        logger.debug("cannot read %s version: %s", module_name, exc)
-        return None
-    return str(version) if version is not None else None

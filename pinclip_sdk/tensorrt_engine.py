@@ -37,7 +37,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pinclip_sdk.cache import cache_root
+from pinclip_sdk.cuda_runtime import INSTALL_HINT, import_cuda_runtime
 from pinclip_sdk.errors import BackendUnavailableError, ConfigError, ExportError
+from pinclip_sdk.hashing import sha256_file
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Artifact, Bundle
@@ -45,16 +48,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENGINE_CACHE_ENV = "PINCLIP_ENGINE_CACHE"
-DEFAULT_ENGINE_CACHE = Path("~/.cache/pinclip/engines")
 CACHE_FORMAT = 1  # bump when the layout or the key's meaning changes
 DEFAULT_WORKSPACE_BYTES = 1 << 30
 DEFAULT_LOCK_TIMEOUT_S = 3600.0  # a ViT-L build on an Orin Nano takes many minutes
 TENSORRT_PRECISIONS = ("fp16", "int8")
-INSTALL_HINT = (
-    "install pinclip-sdk[tensorrt] (on Jetson use JetPack's python3-libnvinfer and pip install cuda-python)"
-)
 _LOCK_POLL_S = 0.2
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -142,18 +140,15 @@ def engine_key(request: EngineRequest, device: DeviceIdentity) -> str:
 def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The engine cache directory.
 
-    In order: the argument, `$PINCLIP_ENGINE_CACHE`, `$PINCLIP_CACHE_DIR/engines` or
-    `$XDG_CACHE_HOME/pinclip/engines` (the runtime's cache root), else `~/.cache/pinclip/engines`.
+    In order: the argument, `$PINCLIP_ENGINE_CACHE`, else `engines/` under the runtime's cache root
+    (`pinclip_sdk.cache.cache_root`: `$PINCLIP_CACHE_DIR`, `$XDG_CACHE_HOME/pinclip` or
+    `~/.cache/pinclip`). Not created here: `EngineCache` creates it and says so when it cannot.
     """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     if os.environ.get(ENGINE_CACHE_ENV):
         return Path(os.environ[ENGINE_CACHE_ENV]).expanduser()
-    if os.environ.get("PINCLIP_CACHE_DIR"):
-        return Path(os.environ["PINCLIP_CACHE_DIR"]).expanduser() / "engines"
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "pinclip" / "engines"
-    return DEFAULT_ENGINE_CACHE.expanduser()
+    return cache_root() / "engines"
 
 
 def safe_label(text: str) -> str:
@@ -171,20 +166,6 @@ def import_tensorrt() -> Any:
         return importlib.import_module("tensorrt")
     except ImportError as exc:
         raise BackendUnavailableError(f"TensorRT is not installed ({exc}); {INSTALL_HINT}") from exc
-
-
-def import_cuda_runtime() -> Any:
-    """cuda-python's runtime API (`cuda.bindings.runtime`, or `cuda.cudart` before 12.6)."""
-    errors = []
-    for name in ("cuda.bindings.runtime", "cuda.cudart"):
-        try:
-            return importlib.import_module(name)
-        except ImportError as exc:
-            errors.append(f"{name}: {exc}")
-    raise BackendUnavailableError(
-        f"cuda-python is not installed ({'; '.join(errors)}); the TensorRT backend uses it to manage "
-        f"device memory; {INSTALL_HINT}"
-    )
 
 
 def cuda_check(result: Any, what: str) -> Any:
@@ -449,18 +430,10 @@ def _valid_metadata(path: Path, key: str) -> dict[str, Any] | None:
     if not isinstance(metadata, dict) or metadata.get("key") != key:
         logger.warning("engine sidecar %s does not match the expected key; rebuilding", sidecar)
         return None
-    if path.stat().st_size != metadata.get("plan_size") or _sha256(path) != metadata.get("plan_sha256"):
+    if path.stat().st_size != metadata.get("plan_size") or sha256_file(path) != metadata.get("plan_sha256"):
         logger.warning("cached engine %s is truncated or modified; rebuilding", path)
         return None
     return metadata
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def atomic_write(path: Path, data: bytes) -> None:

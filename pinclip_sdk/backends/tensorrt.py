@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pinclip_sdk.backends.base import as_logits, check_batch, checked_options
+from pinclip_sdk.cuda_runtime import import_cuda_runtime
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 from pinclip_sdk.tensorrt_engine import (
     DEFAULT_WORKSPACE_BYTES,
@@ -29,12 +30,12 @@ from pinclip_sdk.tensorrt_engine import (
     EngineCache,
     LoadedEngine,
     cuda_check,
-    import_cuda_runtime,
     import_tensorrt,
     load_engine,
     query_device,
     request_for_artifact,
 )
+from pinclip_sdk.versions import distribution_version
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
@@ -56,21 +57,16 @@ def probe_tensorrt() -> str | None:
     if int(err) != 0:
         name = getattr(err, "name", str(err))
         if "InsufficientDriver" in name:
+            cuda_python = distribution_version("cuda-python") or "?"
             return (
                 f"no usable CUDA device ({name}): no NVIDIA driver, or a driver older than the CUDA runtime "
-                f"of cuda-python {_cuda_python_version()} (install the cuda-python major matching the "
+                f"of cuda-python {cuda_python} (install the cuda-python major matching the "
                 "driver's CUDA, e.g. 'cuda-python>=12,<13' on JetPack 6)"
             )
         return f"no usable CUDA device ({name}: no NVIDIA GPU or driver on this machine)"
     if count < 1:
         return "no CUDA device found (cudaGetDeviceCount returned 0)"
     return None
-
-
-def _cuda_python_version() -> str:
-    from pinclip_sdk.machine import distribution_version
-
-    return distribution_version("cuda-python") or "?"
 
 
 class DeviceBuffers:
@@ -124,9 +120,9 @@ class TensorRTBackend:
     """A TensorRT engine over one bundle artifact, with device buffers for the profile's max batch.
 
     Options (`Detector(..., backend_options=...)`): `cache_dir` (engine cache; default
-    `$PINCLIP_ENGINE_CACHE` or `~/.cache/pinclip/engines`), `min_batch` / `opt_batch` / `max_batch`
-    (optimisation profile, default 1/1/8; larger batches are split), `device_index` (CUDA device,
-    default 0), `workspace_bytes` (builder workspace limit, default 1 GiB).
+    `$PINCLIP_ENGINE_CACHE`, else `engines/` in the runtime's cache root), `min_batch` / `opt_batch` /
+    `max_batch` (optimisation profile, default 1/1/8; larger batches are split), `device_index` (CUDA
+    device, default 0), `workspace_bytes` (builder workspace limit, default 1 GiB).
     """
 
     name = "tensorrt"

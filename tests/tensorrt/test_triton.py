@@ -1,9 +1,9 @@
-"""Triton model repository: config.pbtxt parsed back with Triton's own field names, models that load.
+"""Triton model repository: every config.pbtxt parsed with Triton's own ModelConfig, models that load.
 
-`config.pbtxt` is checked with protobuf's text-format parser against the subset of Triton's
-`inference.ModelConfig` schema we write (field names, numbers and types copied from
-triton-inference-server/common `protobuf/model_config.proto`), so a misspelt field, a wrong type
-or unbalanced braces fail here as they would fail in `tritonserver`.
+`config.pbtxt` is parsed with protobuf's text-format parser into `inference.ModelConfig` from
+`tritonclient.grpc.model_config_pb2` (generated from Triton's `model_config.proto`), the parser
+and schema `tritonserver` itself uses: a field Triton does not know, a value of the wrong type or
+unbalanced braces fail here as they would fail when the server loads the model.
 """
 
 from __future__ import annotations
@@ -12,117 +12,124 @@ import json
 import stat
 
 import numpy as np
+import onnx
 import pytest
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
 
 from pinclip_sdk.errors import BundleError, ConfigError
 from pinclip_sdk.export.triton import render_pbtxt, write_triton_repository
+from pinclip_sdk.hashing import sha256_file
 
-F = descriptor_pb2.FieldDescriptorProto
-
-# (message, [(field, number, type, label, type_name)])  -- label "r" = repeated
-_MESSAGES = {
-    "ModelTensorReshape": [("shape", 1, F.TYPE_INT64, "r", None)],
-    "ModelInput": [
-        ("name", 1, F.TYPE_STRING, "", None),
-        ("data_type", 2, F.TYPE_ENUM, "", ".inference.DataType"),
-        ("dims", 4, F.TYPE_INT64, "r", None),
-        ("reshape", 5, F.TYPE_MESSAGE, "", ".inference.ModelTensorReshape"),
-    ],
-    "ModelOutput": [
-        ("name", 1, F.TYPE_STRING, "", None),
-        ("data_type", 2, F.TYPE_ENUM, "", ".inference.DataType"),
-        ("dims", 3, F.TYPE_INT64, "r", None),
-        ("reshape", 5, F.TYPE_MESSAGE, "", ".inference.ModelTensorReshape"),
-    ],
-    "ModelInstanceGroup": [
-        ("name", 1, F.TYPE_STRING, "", None),
-        ("count", 2, F.TYPE_INT32, "", None),
-        ("gpus", 3, F.TYPE_INT32, "r", None),
-        ("kind", 4, F.TYPE_ENUM, "", ".inference.ModelInstanceGroup.Kind"),
-    ],
-    "ModelDynamicBatching": [
-        ("preferred_batch_size", 1, F.TYPE_INT32, "r", None),
-        ("max_queue_delay_microseconds", 2, F.TYPE_UINT64, "", None),
-    ],
-    "ModelParameter": [("string_value", 1, F.TYPE_STRING, "", None)],
-    "Accelerator": [
-        ("name", 1, F.TYPE_STRING, "", None),
-        ("parameters", 2, F.TYPE_MESSAGE, "r", ".inference.Accelerator.ParametersEntry"),
-    ],
-    "ExecutionAccelerators": [
-        ("gpu_execution_accelerator", 1, F.TYPE_MESSAGE, "r", ".inference.Accelerator"),
-        ("cpu_execution_accelerator", 2, F.TYPE_MESSAGE, "r", ".inference.Accelerator"),
-    ],
-    "ModelOptimizationPolicy": [
-        ("execution_accelerators", 4, F.TYPE_MESSAGE, "", ".inference.ExecutionAccelerators")
-    ],
-    "ModelConfig": [
-        ("name", 1, F.TYPE_STRING, "", None),
-        ("platform", 2, F.TYPE_STRING, "", None),
-        ("max_batch_size", 4, F.TYPE_INT32, "", None),
-        ("input", 5, F.TYPE_MESSAGE, "r", ".inference.ModelInput"),
-        ("output", 6, F.TYPE_MESSAGE, "r", ".inference.ModelOutput"),
-        ("instance_group", 7, F.TYPE_MESSAGE, "r", ".inference.ModelInstanceGroup"),
-        ("default_model_filename", 8, F.TYPE_STRING, "", None),
-        ("dynamic_batching", 11, F.TYPE_MESSAGE, "", ".inference.ModelDynamicBatching"),
-        ("optimization", 12, F.TYPE_MESSAGE, "", ".inference.ModelOptimizationPolicy"),
-        ("parameters", 14, F.TYPE_MESSAGE, "r", ".inference.ModelConfig.ParametersEntry"),
-        ("backend", 17, F.TYPE_STRING, "", None),
-    ],
+ModelConfig = model_config_pb2.ModelConfig
+BACKENDS = ("onnxruntime", "openvino", "tensorrt", "onnxruntime_tensorrt")
+# model folder -> (platform, backend, instance kind, artifact, files in 1/), written out by hand
+# from Triton's documentation rather than read from export/triton.py, so a change there shows here
+EXPECTED = {
+    "pinclip_onnxruntime": (
+        "onnxruntime_onnx",
+        "onnxruntime",
+        "KIND_CPU",
+        "onnxruntime-fp32",
+        ("model.onnx",),
+    ),
+    "pinclip_openvino": ("", "openvino", "KIND_CPU", "openvino-fp32", ("model.xml", "model.bin")),
+    "pinclip_tensorrt": ("tensorrt_plan", "tensorrt", "KIND_GPU", "tensorrt-fp16", ()),
+    "pinclip_onnxruntime_tensorrt": (
+        "onnxruntime_onnx",
+        "onnxruntime",
+        "KIND_GPU",
+        "tensorrt-fp16",
+        ("model.onnx",),
+    ),
 }
-_MAPS = {  # message -> (entry name, value type, value type_name)
-    "Accelerator": ("ParametersEntry", F.TYPE_STRING, None),
-    "ModelConfig": ("ParametersEntry", F.TYPE_MESSAGE, ".inference.ModelParameter"),
-}
-
-
-def _model_config_class():
-    """Build `inference.ModelConfig` (the subset above) as a protobuf message class."""
-    file_proto = descriptor_pb2.FileDescriptorProto(
-        name="pinclip_test_model_config.proto", package="inference"
-    )
-    file_proto.syntax = "proto3"
-    data_type = file_proto.enum_type.add(name="DataType")
-    for number, name in enumerate(["TYPE_INVALID", "TYPE_BOOL", "TYPE_UINT8", "TYPE_UINT16", "TYPE_UINT32"]):
-        data_type.value.add(name=name, number=number)
-    for name, number in [("TYPE_FP16", 10), ("TYPE_FP32", 11), ("TYPE_FP64", 12)]:
-        data_type.value.add(name=name, number=number)
-    for name, fields in _MESSAGES.items():
-        message = file_proto.message_type.add(name=name)
-        for field_name, number, field_type, label, type_name in fields:
-            field = message.field.add(name=field_name, number=number, type=field_type)
-            field.label = F.LABEL_REPEATED if label == "r" else F.LABEL_OPTIONAL
-            if type_name:
-                field.type_name = type_name
-        if name == "ModelInstanceGroup":
-            kind = message.enum_type.add(name="Kind")
-            for number, kind_name in enumerate(["KIND_AUTO", "KIND_GPU", "KIND_CPU", "KIND_MODEL"]):
-                kind.value.add(name=kind_name, number=number)
-        if name in _MAPS:
-            entry_name, value_type, value_type_name = _MAPS[name]
-            entry = message.nested_type.add(name=entry_name)
-            entry.options.map_entry = True
-            entry.field.add(name="key", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-            value = entry.field.add(name="value", number=2, type=value_type, label=F.LABEL_OPTIONAL)
-            if value_type_name:
-                value.type_name = value_type_name
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName("inference.ModelConfig"))
-
-
-ModelConfig = _model_config_class()
+_ONNX_TYPES = {onnx.TensorProto.FLOAT: "TYPE_FP32", onnx.TensorProto.FLOAT16: "TYPE_FP16"}
 
 
 def parse_config(path):
-    return text_format.Parse(path.read_text(), ModelConfig())
+    return text_format.Parse(path.read_text(encoding="utf-8"), ModelConfig())
+
+
+def data_type(value: int) -> str:
+    return model_config_pb2.DataType.Name(value)
+
+
+def kind(group) -> str:
+    return model_config_pb2.ModelInstanceGroup.Kind.Name(group.kind)
 
 
 @pytest.fixture(scope="module")
 def repository(tiny_bundle, tmp_path_factory):
-    backends = ("onnxruntime", "openvino", "tensorrt", "onnxruntime_tensorrt")
-    return write_triton_repository(tiny_bundle.root, tmp_path_factory.mktemp("triton") / "repo", backends)
+    return write_triton_repository(tiny_bundle.root, tmp_path_factory.mktemp("triton") / "repo", BACKENDS)
+
+
+def test_triton_parser_rejects_unknown_fields_and_wrong_types():
+    """The check below is only as strict as the parser: prove it refuses what Triton refuses."""
+    text_format.Parse('name: "m"\nmax_batch_size: 8\ninstance_group [ { kind: KIND_GPU } ]', ModelConfig())
+    for bad in (
+        "max_batch_sizes: 8",  # misspelt field
+        'max_batch_size: "8"',  # string for an int32
+        "max_batch_size: 8.5",
+        'input [ { name: "x" data_type: FP32 } ]',  # not a DataType name
+        "instance_group [ { kind: GPU } ]",
+        "dynamic_batching { preferred_batch_size: 4 ",  # unbalanced
+    ):
+        with pytest.raises(text_format.ParseError):
+            text_format.Parse(bad, ModelConfig())
+
+
+def test_repository_holds_one_folder_per_backend(repository):
+    assert sorted(p.name for p in repository.iterdir()) == sorted([*EXPECTED, "README.md"])
+
+
+@pytest.mark.parametrize("folder", sorted(EXPECTED))
+def test_config_matches_the_bundle(repository, tiny_bundle, folder):
+    """Every config.pbtxt parses as Triton's ModelConfig and says what the bundle says."""
+    platform, backend, instance_kind, artifact_name, _ = EXPECTED[folder]
+    config = parse_config(repository / folder / "config.pbtxt")
+    manifest = tiny_bundle.manifest
+    artifact = next(a for a in tiny_bundle.artifacts if a.name == artifact_name)
+    height, width = manifest.preprocess.size
+    assert (config.name, config.platform, config.backend) == (folder, platform, backend)
+    assert config.max_batch_size == 8
+    (tensor_in,) = config.input
+    assert tensor_in.name == manifest.input.get("name", "pixel_values") == "pixel_values"
+    assert list(tensor_in.dims) == [3, height, width]  # without the batch dimension
+    (tensor_out,) = config.output
+    assert tensor_out.name == manifest.output.get("name", "logits") == "logits"
+    assert (list(tensor_out.dims), list(tensor_out.reshape.shape)) == ([1], [])  # [N] logits
+    assert tensor_out.HasField("reshape")
+    if artifact.main_file.endswith(".onnx"):
+        graph = onnx.load(str(tiny_bundle.root / artifact.main_file), load_external_data=False).graph
+        assert data_type(tensor_in.data_type) == _ONNX_TYPES[graph.input[0].type.tensor_type.elem_type]
+        assert data_type(tensor_out.data_type) == _ONNX_TYPES[graph.output[0].type.tensor_type.elem_type]
+    else:
+        assert (data_type(tensor_in.data_type), data_type(tensor_out.data_type)) == ("TYPE_FP32", "TYPE_FP32")
+    assert config.HasField("dynamic_batching")
+    assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert config.dynamic_batching.max_queue_delay_microseconds == 500
+    (group,) = config.instance_group
+    assert (group.count, kind(group)) == (1, instance_kind)
+    sidecar = json.loads((repository / folder / "pinclip.json").read_text())
+    assert (sidecar["artifact"], sidecar["sha256"]) == (artifact.name, artifact.files[0].sha256)
+
+
+@pytest.mark.parametrize("folder", sorted(EXPECTED))
+def test_model_files_are_the_bundle_files_byte_for_byte(repository, tiny_bundle, folder):
+    *_, artifact_name, names = EXPECTED[folder]
+    model_dir = repository / folder
+    artifact = next(a for a in tiny_bundle.artifacts if a.name == artifact_name)
+    assert sorted(p.name for p in (model_dir / "1").iterdir()) == sorted(names)
+    copies = [model_dir / "1" / name for name in names]
+    if folder == "pinclip_tensorrt":  # the plan is built on the serving GPU from this ONNX
+        copies = [model_dir / "onnx" / "model.onnx"]
+        assert (model_dir / "build_plan.sh").stat().st_mode & stat.S_IXUSR
+    assert len(copies) == len(artifact.files)
+    for copy, entry in zip(copies, artifact.files, strict=True):
+        assert copy.read_bytes() == (tiny_bundle.root / entry.path).read_bytes()
+        assert sha256_file(copy) == entry.sha256
+    if names:
+        assert parse_config(model_dir / "config.pbtxt").default_model_filename == names[0]
 
 
 def test_onnxruntime_model_config_and_inference(repository, tiny_bundle):
@@ -135,14 +142,14 @@ def test_onnxruntime_model_config_and_inference(repository, tiny_bundle):
     assert config.default_model_filename == "model.onnx"
     (tensor_in,) = config.input
     assert (tensor_in.name, list(tensor_in.dims)) == ("pixel_values", [3, 32, 32])
-    assert tensor_in.data_type == 11  # TYPE_FP32
+    assert data_type(tensor_in.data_type) == "TYPE_FP32"
     (tensor_out,) = config.output
     assert (tensor_out.name, list(tensor_out.dims), list(tensor_out.reshape.shape)) == ("logits", [1], [])
     assert tensor_out.HasField("reshape")
     assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
     assert config.dynamic_batching.max_queue_delay_microseconds == 500
     (group,) = config.instance_group
-    assert (group.count, group.kind) == (1, 2)  # KIND_CPU
+    assert (group.count, kind(group)) == (1, "KIND_CPU")
     # the model file in 1/ is the bundle's artifact and runs in onnxruntime
     import onnxruntime as ort
 
@@ -167,7 +174,7 @@ def test_openvino_model_config_and_files(repository):
     assert config.platform == ""
     assert config.default_model_filename == "model.xml"
     assert config.parameters["PERFORMANCE_HINT"].string_value == "THROUGHPUT"
-    assert config.instance_group[0].kind == 2
+    assert kind(config.instance_group[0]) == "KIND_CPU"
     import openvino as ov
 
     compiled = ov.Core().compile_model(str(model_dir / "1" / "model.xml"), "CPU")
@@ -180,7 +187,7 @@ def test_tensorrt_model_gets_onnx_and_a_build_script(repository, tiny_bundle):
     config = parse_config(model_dir / "config.pbtxt")
     assert (config.platform, config.backend) == ("tensorrt_plan", "tensorrt")
     assert config.default_model_filename == "model.plan"
-    assert config.instance_group[0].kind == 1  # KIND_GPU
+    assert kind(config.instance_group[0]) == "KIND_GPU"
     assert not (model_dir / "1" / "model.plan").exists()  # built on the serving GPU, not here
     onnx_copy = model_dir / "onnx" / "model.onnx"
     assert (
@@ -208,7 +215,7 @@ def test_tensorrt_model_gets_onnx_and_a_build_script(repository, tiny_bundle):
 def test_onnxruntime_tensorrt_execution_provider_model(repository):
     config = parse_config(repository / "pinclip_onnxruntime_tensorrt" / "config.pbtxt")
     assert config.backend == "onnxruntime"
-    assert config.instance_group[0].kind == 1
+    assert kind(config.instance_group[0]) == "KIND_GPU"
     (accelerator,) = config.optimization.execution_accelerators.gpu_execution_accelerator
     assert accelerator.name == "tensorrt"
     assert accelerator.parameters["trt_engine_cache_enable"] == "1"
