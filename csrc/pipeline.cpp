@@ -115,8 +115,9 @@ Coeffs axis_coeffs(int64_t in, int64_t resize, Filter f, int64_t first, int coun
 
 // The tables depend only on (in, resize, filter, first, count, fast): a camera stream or a batch of
 // same-sized photos asks for the same two every frame, and building them (plus their SIMD packing)
-// costs about 5% of a 1080p frame. Each thread keeps its last few; the kernels pack them on first
-// use, so an entry is only ever touched by its own thread. Huge tables are not kept.
+// costs about 5% of a 1080p frame. Each thread keeps its last few; the kernels pack their layouts
+// into Coeffs::layouts on first use, so an entry, layouts included, is only ever touched by its own
+// thread. Huge tables are not kept.
 class CoeffsCache {
  public:
   const Coeffs& get(int64_t in, int64_t resize, Filter f, int64_t first, int count, bool fast) {

@@ -102,7 +102,7 @@ void quantize_int16(Coeffs& c) {
   for (int32_t& k : c.k) k = static_cast<int32_t>(k < 0 ? -0.5 + k * scale : 0.5 + k * scale);
   c.precision = bits;
   c.int16 = true;
-  c.drop_packing();
+  c.layouts.clear();  // built from the old weights
 }
 
 Coeffs identity_coeffs(int64_t first, int count) {

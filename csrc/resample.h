@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "geometry.h"
@@ -17,6 +19,71 @@ namespace pinclip {
 
 // 8 bits for the result, 2 extra bits for the overshoot of negative lobes: 32 - 8 - 2.
 constexpr int kPrecisionBits = 32 - 8 - 2;
+
+// Storage for the kernels' layouts, on 64-byte boundaries: vector loads from a layout then never
+// straddle cache lines because of where the heap happened to put it.
+template <class T>
+struct CacheAlignedAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheAlignedAllocator() = default;
+  template <class U>
+  CacheAlignedAllocator(const CacheAlignedAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p, kAlign); }
+  template <class U>
+  bool operator==(const CacheAlignedAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const CacheAlignedAllocator<U>&) const noexcept { return false; }
+};
+template <class T>
+using LayoutVector = std::vector<T, CacheAlignedAllocator<T>>;
+
+// A SIMD kernel's own arrangement of a table's weights, defined and built in that kernel's source
+// file (an anonymous-namespace type there). Only the kernel that made a layout reads it.
+struct KernelLayout {
+  virtual ~KernelLayout() = default;
+};
+
+// The layouts that kernels derived from one table, at most one per layout type. A table can feed
+// several kernels: the avx512vnni level pairs AVX2 single-row kernels with VNNI ones, and a square
+// resize uses one table for both axes. Not thread-safe, like the table's use: each thread has its
+// own tables (pipeline.cpp caches them per thread). A copy starts empty (the layouts are rebuilt
+// on use), so copies never share mutable state.
+class KernelLayouts {
+ public:
+  KernelLayouts() = default;
+  KernelLayouts(const KernelLayouts&) {}
+  KernelLayouts& operator=(const KernelLayouts&) {
+    clear();
+    return *this;
+  }
+  KernelLayouts(KernelLayouts&&) noexcept = default;
+  KernelLayouts& operator=(KernelLayouts&&) noexcept = default;
+
+  // The layout of type L, default-constructed (empty) on first request; the kernel fills it.
+  template <class L>
+  L& get() {
+    for (const Slot& s : slots_)
+      if (s.kind == &kKind<L>) return static_cast<L&>(*s.layout);
+    slots_.push_back(Slot{&kKind<L>, std::make_unique<L>()});
+    return static_cast<L&>(*slots_.back().layout);
+  }
+
+  // Forgets every layout (after the weights change).
+  void clear() { slots_.clear(); }
+
+ private:
+  // One address per layout type: cheaper than RTTI on a per-row lookup. Not const, so that no
+  // constant merging can give two types the same address.
+  template <class L>
+  static inline char kKind = 0;
+  struct Slot {
+    const void* kind;
+    std::unique_ptr<KernelLayout> layout;
+  };
+  std::vector<Slot> slots_;
+};
 
 // Filter taps for a contiguous run of output positions along one axis.
 struct Coeffs {
@@ -28,29 +95,9 @@ struct Coeffs {
   std::vector<int> xmin;  // first source index read by each position
   std::vector<int> taps;  // number of source indices read by each position
   std::vector<int32_t> k; // count * ksize Q22 weights, zero past `taps`
-  // SIMD layout of `k`, built on first use by the kernels for a channel count (see resample_avx2.cpp).
-  mutable std::vector<int16_t> packed;    // AVX2: int16 weight vectors
-  mutable std::vector<int32_t> packed32;  // NEON: weights padded to 8 taps
-  mutable int packed_nc = 0;
-  mutable std::vector<int32_t> packed_digits;   // AVX-512 VNNI: signed byte digits of 4-tap groups
-  mutable std::vector<int32_t> packed_aligned;  // the same, taps shifted to start on a multiple of 4
-  mutable int packed_aligned_phase = -1;        // x_origin % 4 that packed_aligned was built for
-  mutable bool top_digit = true;                // some weight needs the third byte digit (set when packed)
-  mutable std::vector<int32_t> packed_pairs;    // AVX2 staged: (kh, kl) words of 2-tap pairs
-  mutable int packed_pairs_phase = -1;          // x_origin % 2 that packed_pairs was built for
-
-  // Forgets the SIMD layouts above (all derived from `k`): the kernels rebuild them on next use.
-  void drop_packing() const {
-    packed.clear();
-    packed32.clear();
-    packed_nc = 0;
-    packed_digits.clear();
-    packed_aligned.clear();
-    packed_aligned_phase = -1;
-    top_digit = true;
-    packed_pairs.clear();
-    packed_pairs_phase = -1;
-  }
+  // The kernels' layouts of `k`, built on first use and kept with the table, so that a cached
+  // table is packed once, not every frame. Whoever changes `k` clears them.
+  mutable KernelLayouts layouts;
 };
 
 // Pillow `precompute_coeffs` + `normalize_coeffs_8bpc` for output positions [first, first + count)

@@ -30,18 +30,30 @@ namespace {
 
 bool fits_int16(const Coeffs& c) { return c.int16; }
 
+// This file's layout of a table's weights, kept in Coeffs::layouts so that it is packed once per
+// table: the shuffle kernels' vectors for one channel count, the staged kernel's tap pairs for one
+// phase of x_origin (each rebuilt when asked for another).
+struct Avx2Layout final : KernelLayout {
+  int nc = 0;                             // channel count of `shuffle_weights` (0: not built)
+  LayoutVector<int16_t> shuffle_weights;  // see pack_horizontal
+  int pairs_phase = -1;                   // x_origin % 2 of `pairs` (-1: not built)
+  LayoutVector<int32_t> pairs;            // see pack_pairs
+};
+
+Avx2Layout& layout_of(const Coeffs& c) { return c.layouts.get<Avx2Layout>(); }
+
 // Packs the weights of each output position as 4-tap groups of int16 vectors laid out for the byte
 // shuffle of the kernels: (k_t, k_t+1) pairs repeated per channel, taps t, t+1 in the low lane and
 // t+2, t+3 in the high lane. Exact mode stores (kh, kl) per group, fast mode the int16 weights.
-void pack_horizontal(const Coeffs& c, int nc) {
+void pack_horizontal(const Coeffs& c, int nc, Avx2Layout& layout) {
   const bool split = !fits_int16(c);
   const int vectors = split ? 2 : 1;
   const int groups = (c.ksize + 3) / 4;
-  c.packed.assign(static_cast<std::size_t>(c.count) * groups * vectors * 16, 0);
+  layout.shuffle_weights.assign(static_cast<std::size_t>(c.count) * groups * vectors * 16, 0);
   for (int i = 0; i < c.count; ++i) {
     const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
     for (int g = 0; g < groups; ++g) {
-      int16_t* hi = &c.packed[(static_cast<std::size_t>(i) * groups + g) * vectors * 16];
+      int16_t* hi = &layout.shuffle_weights[(static_cast<std::size_t>(i) * groups + g) * vectors * 16];
       int16_t* lo = hi + 16;
       for (int lane = 0; lane < 2; ++lane) {
         for (int pair = 0; pair < 2; ++pair) {
@@ -59,7 +71,14 @@ void pack_horizontal(const Coeffs& c, int nc) {
       }
     }
   }
-  c.packed_nc = nc;
+  layout.nc = nc;
+}
+
+// The shuffle kernels' weights of `c` for `nc` channels, packed on first use.
+const int16_t* shuffle_weights(const Coeffs& c, int nc) {
+  Avx2Layout& layout = layout_of(c);
+  if (layout.nc != nc) pack_horizontal(c, nc, layout);
+  return layout.shuffle_weights.data();
 }
 
 // The 16 bytes at pixel x are broadcast to both lanes (a load, no shuffle-port uop); the byte
@@ -98,7 +117,8 @@ void horizontal_scalar_pixel(const uint8_t* row, const Coeffs& c, int i, int x0,
 }
 
 template <int NC, bool Split>
-PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, int x_origin, int in_pixels, uint8_t* out) {
+PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, const int16_t* weights, int x_origin,
+                                 int in_pixels, uint8_t* out) {
   const __m256i shuffle = pixel_shuffle<NC>();
   constexpr int vectors = Split ? 2 : 1;
   const int groups = (c.ksize + 3) / 4;
@@ -111,7 +131,7 @@ PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, int x_orig
       horizontal_scalar_pixel<NC>(row, c, i, x0, out);
       continue;
     }
-    const __m256i* kv = reinterpret_cast<const __m256i*>(&c.packed[static_cast<std::size_t>(i) * groups * vectors * 16]);
+    const __m256i* kv = reinterpret_cast<const __m256i*>(weights + static_cast<std::size_t>(i) * groups * vectors * 16);
     __m256i acc = _mm256_setzero_si256();
     for (int g = 0; g < used; ++g) {
       const uint8_t* p = row + (x0 + 4 * g) * NC;
@@ -130,8 +150,8 @@ PINCLIP_AVX2 void horizontal_row(const uint8_t* row, const Coeffs& c, int x_orig
 // Four rows with the same weights (RGBA): each group of weights is loaded once for the four rows,
 // and the four results are finished together.
 template <int NC, bool Split>
-PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c, int x_origin, int in_pixels,
-                                   uint8_t* const outs[4]) {
+PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c, const int16_t* weights, int x_origin,
+                                   int in_pixels, uint8_t* const outs[4]) {
   const __m256i shuffle = pixel_shuffle<NC>();
   constexpr int vectors = Split ? 2 : 1;
   const int groups = (c.ksize + 3) / 4;
@@ -144,7 +164,7 @@ PINCLIP_AVX2 void horizontal_rows4(const uint8_t* const rows[4], const Coeffs& c
       for (int r = 0; r < 4; ++r) horizontal_scalar_pixel<NC>(rows[r], c, i, x0, outs[r]);
       continue;
     }
-    const __m256i* kv = reinterpret_cast<const __m256i*>(&c.packed[static_cast<std::size_t>(i) * groups * vectors * 16]);
+    const __m256i* kv = reinterpret_cast<const __m256i*>(weights + static_cast<std::size_t>(i) * groups * vectors * 16);
     __m256i acc[4];
     for (int r = 0; r < 4; ++r) acc[r] = _mm256_setzero_si256();
     for (int g = 0; g < used; ++g) {
@@ -183,9 +203,9 @@ constexpr int kPairBytes = 12 * kStagedRows;
 // The weights of each 2-tap pair as int16 words: exact mode splits Pillow's k = (kh << 11) + kl,
 // word 0 (kh_t, kh_t+1) and word 1 (kl_t, kl_t+1); fast mode's int16 weights go whole into word 0.
 // Taps are shifted by lead = (xmin - phase) % 2, zero outside the taps.
-void pack_pairs(const Coeffs& c, int phase, int pairs) {
+void pack_pairs(const Coeffs& c, int phase, int pairs, Avx2Layout& layout) {
   const bool split = !c.int16;
-  c.packed_pairs.assign(static_cast<std::size_t>(c.count) * pairs * 2, 0);
+  layout.pairs.assign(static_cast<std::size_t>(c.count) * pairs * 2, 0);
   for (int i = 0; i < c.count; ++i) {
     const int32_t* k = &c.k[static_cast<std::size_t>(i) * c.ksize];
     const int lead = (c.xmin[i] - phase) & 1;
@@ -197,11 +217,11 @@ void pack_pairs(const Coeffs& c, int phase, int pairs) {
         kh |= (static_cast<uint32_t>(split ? w >> 11 : w) & 0xffffu) << (16 * half);
         kl |= static_cast<uint32_t>(split ? w & 2047 : 0) << (16 * half);
       }
-      c.packed_pairs[(static_cast<std::size_t>(i) * pairs + j) * 2] = static_cast<int32_t>(kh);
-      c.packed_pairs[(static_cast<std::size_t>(i) * pairs + j) * 2 + 1] = static_cast<int32_t>(kl);
+      layout.pairs[(static_cast<std::size_t>(i) * pairs + j) * 2] = static_cast<int32_t>(kh);
+      layout.pairs[(static_cast<std::size_t>(i) * pairs + j) * 2 + 1] = static_cast<int32_t>(kl);
     }
   }
-  c.packed_pairs_phase = phase;
+  layout.pairs_phase = phase;
 }
 
 // Stages pairs [p_begin, p_end) into `stage`, whose block 0 is pair p_begin.
@@ -245,7 +265,8 @@ template <bool Split>
 PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], const Coeffs& c, int x_origin,
                                        int in_pixels, uint8_t* const outs[kStagedRows]) {
   const int pairs = (c.ksize + 1 + 1) / 2;
-  if (c.packed_pairs_phase != (x_origin & 1)) pack_pairs(c, x_origin & 1, pairs);
+  Avx2Layout& layout = layout_of(c);
+  if (layout.pairs_phase != (x_origin & 1)) pack_pairs(c, x_origin & 1, pairs, layout);
   const int count = c.count;
   // Pairs are numbered from the row start (pixel 0 at `rows[r]`, x_origin in c's terms).
   const BlockRange range = staged_blocks(c, x_origin, 2);
@@ -263,7 +284,7 @@ PINCLIP_AVX2 void horizontal_rows8_rgb(const uint8_t* const rows[kStagedRows], c
                                               -1, 6, 7, 8, -1, 9, 10, 11, -1);
   const int* const xmin = c.xmin.data();
   const int* const taps = c.taps.data();
-  const int32_t* const weights = c.packed_pairs.data();
+  const int32_t* const weights = layout.pairs.data();
   const uint8_t* const base = stage.data() - static_cast<std::ptrdiff_t>(p_first) * kPairBytes;
   uint8_t* o[kStagedRows];
   for (int r = 0; r < kStagedRows; ++r) o[r] = outs[r];
@@ -393,14 +414,14 @@ void horizontal_avx2(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, co
     resample_row_horizontal(row, pixel_stride, nc, c, x_origin, in_pixels, out);
     return;
   }
-  if (c.packed_nc != nc) pack_horizontal(c, nc);
+  const int16_t* weights = shuffle_weights(c, nc);
   const bool split = !fits_int16(c);
   if (nc == 3) {
-    split ? horizontal_row<3, true>(row, c, x_origin, in_pixels, out)
-          : horizontal_row<3, false>(row, c, x_origin, in_pixels, out);
+    split ? horizontal_row<3, true>(row, c, weights, x_origin, in_pixels, out)
+          : horizontal_row<3, false>(row, c, weights, x_origin, in_pixels, out);
   } else {
-    split ? horizontal_row<4, true>(row, c, x_origin, in_pixels, out)
-          : horizontal_row<4, false>(row, c, x_origin, in_pixels, out);
+    split ? horizontal_row<4, true>(row, c, weights, x_origin, in_pixels, out)
+          : horizontal_row<4, false>(row, c, weights, x_origin, in_pixels, out);
   }
 }
 
@@ -415,10 +436,10 @@ void horizontal8_avx2(const uint8_t* const* rows, std::ptrdiff_t pixel_stride, i
                   : horizontal_rows8_rgb<true>(rows, c, x_origin, in_pixels, outs);
     return;
   }
-  if (c.packed_nc != nc) pack_horizontal(c, nc);
+  const int16_t* weights = shuffle_weights(c, nc);
   for (int half = 0; half < 8; half += 4) {  // RGBA: two blocks of four rows
-    fits_int16(c) ? horizontal_rows4<4, false>(rows + half, c, x_origin, in_pixels, outs + half)
-                  : horizontal_rows4<4, true>(rows + half, c, x_origin, in_pixels, outs + half);
+    fits_int16(c) ? horizontal_rows4<4, false>(rows + half, c, weights, x_origin, in_pixels, outs + half)
+                  : horizontal_rows4<4, true>(rows + half, c, weights, x_origin, in_pixels, outs + half);
   }
 }
 

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace pinclip {
 namespace {
@@ -46,11 +47,27 @@ void byte_digits(int32_t k, int8_t d[3]) {
   d[2] = static_cast<int8_t>((r1 - d[1]) / 256);  // |k| <= 2^22 keeps this within [-64, 64]
 }
 
+// A table's weights as byte digits, for one phase (see pack_digits).
+struct Digits {
+  int phase = -2;               // the phase they were packed for (-2: not built)
+  LayoutVector<int32_t> words;  // per position, `groups` x 3 words
+  bool top = true;              // some weight needs the third digit
+};
+
+// This file's layout of a table's weights, kept in Coeffs::layouts so that it is packed once per
+// table: the digits without lead (vertical pass, RGBA rows) and those aligned to the phase of
+// x_origin for the staged RGB rows (rebuilt when asked for another phase).
+struct VnniLayout final : KernelLayout {
+  Digits plain;
+  Digits aligned;
+};
+
 // Packs, per output position and 4-tap group, three int32 words: byte j of word d is digit d of
 // tap 4g + j - lead (zero outside the taps), ready to broadcast against four pixels of one channel.
 // `phase` < 0: no lead (vertical pass); otherwise lead = (xmin - phase) % 4, which makes each
 // position's first group start on a pixel multiple of 4 (relative to an origin with that phase).
-void pack_digits(const Coeffs& c, int phase, int groups, std::vector<int32_t>& out) {
+void pack_digits(const Coeffs& c, int phase, int groups, Digits& digits) {
+  LayoutVector<int32_t>& out = digits.words;
   out.assign(static_cast<std::size_t>(c.count) * groups * 3, 0);
   bool top = false;
   for (int i = 0; i < c.count; ++i) {
@@ -69,11 +86,26 @@ void pack_digits(const Coeffs& c, int phase, int groups, std::vector<int32_t>& o
     }
   }
   // Fast mode's int16 weights (and tiny exact ones) need only two digits: a third of the products.
-  c.top_digit = top;
+  digits.top = top;
+  digits.phase = phase;
 }
 
 int vertical_groups(const Coeffs& c) { return (c.ksize + 3) / 4; }
 int aligned_groups(const Coeffs& c) { return (c.ksize + 3 + 3) / 4; }
+
+// The digits of `c` without lead, packed on first use.
+const Digits& plain_digits(const Coeffs& c) {
+  Digits& d = c.layouts.get<VnniLayout>().plain;
+  if (d.phase != -1) pack_digits(c, -1, vertical_groups(c), d);
+  return d;
+}
+
+// The digits of `c` aligned for an origin of phase x_origin % 4, packed on first use.
+const Digits& aligned_digits(const Coeffs& c, int x_origin) {
+  Digits& d = c.layouts.get<VnniLayout>().aligned;
+  if (d.phase != (x_origin & 3)) pack_digits(c, x_origin & 3, aligned_groups(c), d);
+  return d;
+}
 
 // sum0 + (sum1 << 8) + (sum2 << 16) shifted like Pillow (sum0 started at the rounding bias) and
 // clamped at 0; the unsigned saturating narrow that follows clamps at 255.
@@ -92,11 +124,11 @@ PINCLIP_AVX512 inline __m512i dot_broadcast(__m512i acc, __m512i pixels, const i
 
 // RGBA: four rows sharing the weights, one per 128-bit block; a byte shuffle gathers channel c of
 // four consecutive pixels into int32 lane c (all 16 lanes busy, so no staging is needed).
-PINCLIP_AVX512 void horizontal_rows4_rgba(const uint8_t* const rows[4], const Coeffs& c, int x_origin, int in_pixels,
-                                          uint8_t* const outs[4]) {
+PINCLIP_AVX512 void horizontal_rows4_rgba(const uint8_t* const rows[4], const Coeffs& c, const int32_t* digits,
+                                          int x_origin, int in_pixels, uint8_t* const outs[4]) {
   const __m512i gather =
       _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-  const int groups = vertical_groups(c);  // packed_digits: no lead
+  const int groups = vertical_groups(c);  // plain digits: no lead
   const __m512i bias = _mm512_set1_epi32(1 << (c.precision - 1));
   const __m128i shift = _mm_cvtsi32_si128(c.precision);
   for (int i = 0; i < c.count; ++i) {
@@ -113,7 +145,7 @@ PINCLIP_AVX512 void horizontal_rows4_rgba(const uint8_t* const rows[4], const Co
       }
       continue;
     }
-    const int32_t* w = c.packed_digits.data() + static_cast<std::size_t>(i) * groups * 3;
+    const int32_t* w = digits + static_cast<std::size_t>(i) * groups * 3;
     __m512i a0 = bias, a1 = _mm512_setzero_si512(), a2 = _mm512_setzero_si512();
     for (int g = 0; g < used; ++g, w += 3) {
       const std::ptrdiff_t off = static_cast<std::ptrdiff_t>(x0 + 4 * g) * 4;
@@ -163,9 +195,10 @@ PINCLIP_AVX512 void stage_rgb5(const uint8_t* const rows[kStagedRows], int in_pi
 }
 
 template <bool Top>
-PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows], const Coeffs& c, int x_origin,
-                                         int in_pixels, uint8_t* const outs[kStagedRows]) {
-  const int groups = aligned_groups(c);  // packed by the caller, for this x_origin's phase
+PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows], const Coeffs& c,
+                                         const int32_t* digits, int x_origin, int in_pixels,
+                                         uint8_t* const outs[kStagedRows]) {
+  const int groups = aligned_groups(c);  // `digits` aligned for this x_origin's phase
   const int count = c.count;
   // Blocks are numbered from the row start (pixel 0 at `rows[r]`), which is x_origin in c's terms.
   const BlockRange range = staged_blocks(c, x_origin, 4);
@@ -182,7 +215,6 @@ PINCLIP_AVX512 void horizontal_rows5_rgb(const uint8_t* const rows[kStagedRows],
   uint8_t *const o0 = outs[0], *const o1 = outs[1], *const o2 = outs[2], *const o3 = outs[3], *const o4 = outs[4];
   const int* const xmin = c.xmin.data();
   const int* const taps = c.taps.data();
-  const int32_t* const digits = c.packed_aligned.data();
   const uint8_t* const base = stage.data() - static_cast<std::ptrdiff_t>(q_first) * kBlockBytes;
   for (int i = 0; i < count; ++i) {
     const int p = xmin[i] - x_origin;
@@ -264,8 +296,6 @@ PINCLIP_AVX512 void vertical_row(const uint8_t* base, std::ptrdiff_t stride, std
 
 void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
 
-void horizontal_avx2(const uint8_t*, std::ptrdiff_t, int, const Coeffs&, int, int, uint8_t*);
-
 void horizontal5_avx512vnni(const uint8_t* const* rows, std::ptrdiff_t pixel_stride, int nc, const Coeffs& c,
                             int x_origin, int in_pixels, uint8_t* const* outs) {
   if ((nc != 3 && nc != 4) || pixel_stride != nc) {
@@ -273,28 +303,24 @@ void horizontal5_avx512vnni(const uint8_t* const* rows, std::ptrdiff_t pixel_str
     return;
   }
   if (nc == 3) {
-    if (c.packed_aligned_phase != (x_origin & 3)) {
-      pack_digits(c, x_origin & 3, aligned_groups(c), c.packed_aligned);
-      c.packed_aligned_phase = x_origin & 3;
-    }
-    c.top_digit ? horizontal_rows5_rgb<true>(rows, c, x_origin, in_pixels, outs)
-                : horizontal_rows5_rgb<false>(rows, c, x_origin, in_pixels, outs);
+    const Digits& d = aligned_digits(c, x_origin);
+    d.top ? horizontal_rows5_rgb<true>(rows, c, d.words.data(), x_origin, in_pixels, outs)
+          : horizontal_rows5_rgb<false>(rows, c, d.words.data(), x_origin, in_pixels, outs);
     return;
   }
   // RGBA fills all 16 lanes with four rows; the fifth goes through the one-row kernel.
-  if (c.packed_digits.empty()) pack_digits(c, -1, vertical_groups(c), c.packed_digits);
-  horizontal_rows4_rgba(rows, c, x_origin, in_pixels, outs);
+  horizontal_rows4_rgba(rows, c, plain_digits(c).words.data(), x_origin, in_pixels, outs);
   horizontal_avx2(rows[4], pixel_stride, nc, c, x_origin, in_pixels, outs[4]);
 }
 
 void vertical_avx512vnni(const uint8_t* band, std::ptrdiff_t band_stride, int band_first, std::size_t width_bytes,
                          const Coeffs& c, int index, uint8_t* out) {
-  if (c.packed_digits.empty()) pack_digits(c, -1, vertical_groups(c), c.packed_digits);
+  const Digits& d = plain_digits(c);
   const int groups = vertical_groups(c);
   const uint8_t* base = band + static_cast<std::ptrdiff_t>(c.xmin[index] - band_first) * band_stride;
-  const int32_t* digits = &c.packed_digits[static_cast<std::size_t>(index) * groups * 3];
-  c.top_digit ? vertical_row<true>(base, band_stride, width_bytes, digits, c.taps[index], c.precision, out)
-              : vertical_row<false>(base, band_stride, width_bytes, digits, c.taps[index], c.precision, out);
+  const int32_t* digits = d.words.data() + static_cast<std::size_t>(index) * groups * 3;
+  d.top ? vertical_row<true>(base, band_stride, width_bytes, digits, c.taps[index], c.precision, out)
+        : vertical_row<false>(base, band_stride, width_bytes, digits, c.taps[index], c.precision, out);
 }
 
 }  // namespace pinclip

@@ -4,7 +4,7 @@
 // splitting: every lane accumulates exactly Pillow's int32 sum. RGB / RGBA rows are deinterleaved
 // 8 pixels at a time with vld3 / vld4, the weights of 8 taps are multiplied lane-wise and the lanes
 // are added at the end. NEON is part of the aarch64 baseline, so no run-time check is needed.
-// Tested against the scalar kernels under qemu-aarch64 (csrc/tests/neon_selftest.cpp).
+// Tested against the scalar kernels under qemu-aarch64 (csrc/tests/simd_selftest.cpp).
 #include "resample.h"
 
 #if defined(__aarch64__)
@@ -12,6 +12,7 @@
 #include <arm_neon.h>
 
 #include <cstring>
+#include <vector>
 
 namespace pinclip {
 namespace {
@@ -19,13 +20,24 @@ namespace {
 // Weights padded with zeros to a multiple of 8 taps per output, as int32.
 int padded_taps(const Coeffs& c) { return (c.ksize + 7) / 8 * 8; }
 
-void pack_neon(const Coeffs& c) {
-  const int stride = padded_taps(c);
-  c.packed32.assign(static_cast<std::size_t>(c.count) * stride, 0);
-  for (int i = 0; i < c.count; ++i)
-    std::memcpy(&c.packed32[static_cast<std::size_t>(i) * stride], &c.k[static_cast<std::size_t>(i) * c.ksize],
-                sizeof(int32_t) * c.taps[i]);
-  c.packed_nc = -1;
+// This file's layout of a table's weights, kept in Coeffs::layouts so that it is packed once per table.
+struct NeonLayout final : KernelLayout {
+  bool built = false;
+  LayoutVector<int32_t> padded;  // count x padded_taps(c) weights
+};
+
+// The padded weights of `c`, packed on first use.
+const int32_t* padded_weights(const Coeffs& c) {
+  NeonLayout& layout = c.layouts.get<NeonLayout>();
+  if (!layout.built) {
+    const int stride = padded_taps(c);
+    layout.padded.assign(static_cast<std::size_t>(c.count) * stride, 0);
+    for (int i = 0; i < c.count; ++i)
+      std::memcpy(&layout.padded[static_cast<std::size_t>(i) * stride], &c.k[static_cast<std::size_t>(i) * c.ksize],
+                  sizeof(int32_t) * c.taps[i]);
+    layout.built = true;
+  }
+  return layout.padded.data();
 }
 
 // acc += widen(p[0..7]) * k[0..7], as two int32x4 accumulators folded into one.
@@ -36,12 +48,13 @@ inline int32x4_t dot8(int32x4_t acc, uint8x8_t p, const int32_t* k) {
 }
 
 template <int NC>
-void horizontal_row(const uint8_t* row, const Coeffs& c, int x_origin, int in_pixels, uint8_t* out) {
+void horizontal_row(const uint8_t* row, const Coeffs& c, const int32_t* weights, int x_origin, int in_pixels,
+                    uint8_t* out) {
   const int stride = padded_taps(c);
   for (int i = 0; i < c.count; ++i) {
     const int x0 = c.xmin[i] - x_origin;
     const int taps = c.taps[i];
-    const int32_t* k = &c.packed32[static_cast<std::size_t>(i) * stride];
+    const int32_t* k = weights + static_cast<std::size_t>(i) * stride;
     int32x4_t acc[NC];
     for (int ch = 0; ch < NC; ++ch) acc[ch] = vdupq_n_s32(0);
     int t = 0;
@@ -71,11 +84,11 @@ void horizontal_neon(const uint8_t* row, std::ptrdiff_t pixel_stride, int nc, co
     resample_row_horizontal(row, pixel_stride, nc, c, x_origin, in_pixels, out);
     return;
   }
-  if (c.packed_nc != -1) pack_neon(c);
+  const int32_t* weights = padded_weights(c);
   if (nc == 3) {
-    horizontal_row<3>(row, c, x_origin, in_pixels, out);
+    horizontal_row<3>(row, c, weights, x_origin, in_pixels, out);
   } else {
-    horizontal_row<4>(row, c, x_origin, in_pixels, out);
+    horizontal_row<4>(row, c, weights, x_origin, in_pixels, out);
   }
 }
 
