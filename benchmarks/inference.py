@@ -95,7 +95,8 @@ def measure(detector: Any, paths: dict[str, Path], repeats: int, warmup: int = 3
     once, so load from other processes hits all of them alike and the ratios stay fair."""
     import torch
 
-    from pinclip_sdk.export.runners import open_file
+    from pinclip_sdk.backends.files import load_file
+    from pinclip_sdk.export.artifacts import LOAD_OPTIONS
 
     height, width = detector.image_size
     rng = np.random.default_rng(0)
@@ -104,19 +105,25 @@ def measure(detector: Any, paths: dict[str, Path], repeats: int, warmup: int = 3
     for batch in BATCHES:
         tensor = torch.from_numpy(inputs[batch])
         calls[f"pytorch-fp32/batch{batch}"] = lambda t=tensor: detector(t)
-    for name, path in paths.items():
+    runners = []
+    for name, path in paths.items():  # each as a bundle ships it: the runtime backend, recorded options
         backend, precision = name.rsplit("-", 1)
-        runner = open_file(name, path, backend, precision)
+        runner = load_file(path, backend, precision, options=LOAD_OPTIONS.get(name, {}), name=name)
+        runners.append(runner)
         for batch in BATCHES:
-            calls[f"{name}/batch{batch}"] = lambda b=batch, r=runner: r.run(inputs[b])
+            calls[f"{name}/batch{batch}"] = lambda b=batch, r=runner: r.infer(inputs[b])
     samples: dict[str, list[float]] = {key: [] for key in calls}
-    with torch.inference_mode():
-        for round_index in range(warmup + repeats):
-            for key, call in calls.items():
-                start = time.perf_counter()
-                call()
-                if round_index >= warmup:
-                    samples[key].append((time.perf_counter() - start) * 1e3)
+    try:
+        with torch.inference_mode():
+            for round_index in range(warmup + repeats):
+                for key, call in calls.items():
+                    start = time.perf_counter()
+                    call()
+                    if round_index >= warmup:
+                        samples[key].append((time.perf_counter() - start) * 1e3)
+    finally:
+        for runner in runners:
+            runner.close()
     results: dict[str, Any] = {}
     for key, values in samples.items():
         name, batch_key = key.split("/")

@@ -79,7 +79,7 @@ def export_vitb16_onnx(path: Path, size: tuple[int, int]) -> None:
         def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
             return self.head(self.visual(pixel_values)).squeeze(-1)
 
-    torch.backends.mha.set_fastpath_enabled(False)  # the fused MHA fastpath does not export (deploy.md §3)
+    torch.backends.mha.set_fastpath_enabled(False)  # fastpath will not export: docs/references.md#onnx-export
     with torch.no_grad():
         torch.onnx.export(
             Detector().eval(),

@@ -19,20 +19,16 @@ from pinclip_sdk.export.onnx_export import check_parity, export_onnx, graph_para
 from pinclip_sdk.export.openvino_export import convert_openvino, quantize_openvino
 from pinclip_sdk.export.ort_quant import ORT_CPU_INT8, quantize_qdq
 from pinclip_sdk.export.tensorrt_onnx import export_fp16_onnx, quantize_tensorrt_int8
+from pinclip_sdk.targets import TARGETS
 
 _logger = logging.getLogger(__name__)
 
-# artifact name -> file (main file first) inside the bundle
-FILES: dict[str, tuple[str, ...]] = {
-    "onnxruntime-fp32": ("onnxruntime/detector.fp32.onnx",),
-    "onnxruntime-fp16": ("onnxruntime/detector.fp16.onnx",),
-    "onnxruntime-int8": ("onnxruntime/detector.int8.onnx",),
-    "openvino-fp32": ("openvino/detector.fp32.xml", "openvino/detector.fp32.bin"),
-    "openvino-int8": ("openvino/detector.int8.xml", "openvino/detector.int8.bin"),
-    "tensorrt-fp16": ("tensorrt/detector.fp16.onnx",),
-    "tensorrt-int8": ("tensorrt/detector.int8.qdq.onnx",),
-}
+# artifact name -> its files inside the bundle (main file first), from `pinclip_sdk.targets`
+FILES: dict[str, tuple[str, ...]] = {t.name: t.files for t in TARGETS}
 EXPORTER = "torch.onnx.export(dynamo=True), MHA fast path off"
+# artifact name -> the backend load options the bundle records, the gate runs it with and every
+# load applies under the caller's (`Artifact.load_options`; why: `pinclip_sdk.targets`)
+LOAD_OPTIONS: dict[str, dict[str, Any]] = {t.name: dict(t.load_options) for t in TARGETS if t.load_options}
 
 
 class ArtifactBuilder:
@@ -78,7 +74,10 @@ class ArtifactBuilder:
             self.progress(f"building {name}")
             info = self._builders[name]()
             backend, precision = name.rsplit("-", 1)
-            self.artifacts.append(self.writer.add_artifact(name, backend, precision, FILES[name], meta=info))
+            artifact = self.writer.add_artifact(
+                name, backend, precision, FILES[name], meta=info, load_options=LOAD_OPTIONS.get(name, {})
+            )
+            self.artifacts.append(artifact)
             self.artifact_info[name] = info
         return self.artifacts
 
@@ -159,11 +158,7 @@ class ArtifactBuilder:
 
     def _openvino_fp32(self) -> dict[str, Any]:
         convert_openvino(self.path("onnxruntime-fp32"), self.path("openvino-fp32"))
-        return {
-            "source": "onnxruntime-fp32",
-            "weights": "float32 (uncompressed)",
-            "inference_precision_hint": "f32",
-        }
+        return {"source": "onnxruntime-fp32", "weights": "float32 (uncompressed)"}
 
     def _openvino_int8(self) -> dict[str, Any]:
         source = self.source()
@@ -181,7 +176,6 @@ class ArtifactBuilder:
         info["calibration_file_list_sha256"] = (
             self.calibration_files.sha256 if self.calibration_files else None
         )
-        info["inference_precision_hint"] = "f32"
         return info
 
     def _tensorrt_fp16(self) -> dict[str, Any]:

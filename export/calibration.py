@@ -1,4 +1,4 @@
-"""One calibration adapter for every INT8 quantiser (style guide §26, modelled on `nncf.Dataset`).
+"""One calibration adapter for all INT8 quantisers (docs/design.md#s26-one-calibration-adapter).
 
 `select_calibration_files` picks a balanced, deterministic subset of real and fake images from any
 layout `training.data.discover` reads and hashes the file list. `CalibrationSource` turns items into

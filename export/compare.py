@@ -1,4 +1,8 @@
-"""`compare_bundle`: the export gate, on demand, over a bundle's artifacts and any labelled images."""
+"""`compare_bundle`: the export gate, on demand, over a bundle's artifacts and any labelled images.
+
+Artifacts load as a `Detector` loads them (`gate_artifacts.open_gate_artifact`: the backend class,
+the bundle's recorded load options); TensorRT artifacts run as engines where TensorRT can run.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,8 @@ from pinclip_sdk.bundle import Artifact, Bundle
 from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.export.config import ALIASES
 from pinclip_sdk.export.gate import GateConfig, run_gate
+from pinclip_sdk.export.gate_artifacts import close_all, open_gate_artifact
 from pinclip_sdk.export.gate_data import build_gate_set
-from pinclip_sdk.export.runners import open_artifact
 
 _logger = logging.getLogger(__name__)
 
@@ -51,10 +55,15 @@ def compare_bundle(
     gate_set = build_gate_set(
         bundle.manifest.preprocess, Path(data) if data is not None else None, None, None, size, seed
     )
-    reference = open_artifact(bundle, reference_artifact)
-    runners = [reference if a.name == reference.name else open_artifact(bundle, a) for a in artifacts]
     value = bundle.manifest.threshold.value if threshold is None else threshold
-    result = run_gate(runners, reference, gate_set.inputs, gate_set.labels, value, gate)
+    reference = open_gate_artifact(bundle, reference_artifact)
+    opened = [reference]
+    try:
+        for a in artifacts:
+            opened.append(reference if a.name == reference.name else open_gate_artifact(bundle, a))
+        result = run_gate(opened[1:], reference, gate_set.inputs, gate_set.labels, value, gate)
+    finally:
+        close_all(opened)
     result["gate_set"] = gate_set.summary
     result["threshold"] = value
     result["bundle"] = str(bundle.root)

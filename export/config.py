@@ -11,14 +11,13 @@ from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.export.calibration import DEFAULT_CALIBRATION_SIZE
 from pinclip_sdk.export.constants import DEFAULT_OPSET, CalibrationMethodName
 from pinclip_sdk.export.gate import GateConfig
+from pinclip_sdk.targets import ALIASES, BACKENDS, targets_of
 
-# target -> the artifacts it produces, by precision; fp32 ONNX is always written (the reference).
+# export target (a backend) -> the artifacts it can produce, by precision (`pinclip_sdk.targets`);
+# the fp32 ONNX is always written (the reference)
 TARGETS: dict[str, dict[str, str]] = {
-    "onnxruntime": {"fp32": "onnxruntime-fp32", "fp16": "onnxruntime-fp16", "int8": "onnxruntime-int8"},
-    "openvino": {"fp32": "openvino-fp32", "int8": "openvino-int8"},
-    "tensorrt": {"fp16": "tensorrt-fp16", "int8": "tensorrt-int8"},
+    backend: {t.precision: t.name for t in targets_of(backend)} for backend in BACKENDS
 }
-ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "ov": "openvino", "trt": "tensorrt"}
 
 
 def parse_targets(targets: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -1,10 +1,15 @@
 """Parity and accuracy gate: every artifact must agree with the FP32 reference on labelled images.
 
 Per artifact: decision agreement with the FP32 reference at the bundle threshold, AUC and accuracy
-(and their deltas), max and mean absolute logit error, batch-1 and batch-N latency. An artifact
-passes when agreement >= its precision's minimum and the AUC drop <= `max_auc_drop`. `run_gate`
-returns the numbers; `raise_on_failure` turns failures into one `GateFailedError` that names each
-failing artifact and its numbers.
+(and their deltas), max and mean absolute logit error, batch-1 and batch-N latency, and what ran
+it: backend, recorded load options, `evaluated_with`. An artifact passes when agreement >= its
+precision's minimum and the AUC drop <= `max_auc_drop`. `run_gate` returns the numbers;
+`raise_on_failure` turns failures into one `GateFailedError` that names each failing artifact and
+its numbers.
+
+Artifacts run through the runtime's own backend classes (`pinclip_sdk.backends`) with the load
+options the bundle records (`gate_artifacts.open_gate_file` / `open_gate_artifact`), so the gate
+measures what a `Detector` runs.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from pinclip_sdk.errors import ConfigError, GateFailedError
-from pinclip_sdk.export.runners import ArtifactRunner
+from pinclip_sdk.export.gate_artifacts import GateArtifact
+from pinclip_sdk.prediction import sigmoid
 
 _logger = logging.getLogger(__name__)
 
@@ -58,8 +64,10 @@ class GateConfig:
         return asdict(self)
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+def decisions(logits: np.ndarray, threshold: float) -> np.ndarray:
+    """The per-image decisions (`p_fake >= threshold`, True = fake) the gate compares, computed as
+    the Detector computes them (`prediction.sigmoid`)."""
+    return sigmoid(np.asarray(logits)) >= threshold
 
 
 def _auc(labels: np.ndarray | None, scores: np.ndarray) -> float | None:
@@ -78,15 +86,15 @@ def artifact_metrics(
     logits: np.ndarray, reference: np.ndarray, labels: np.ndarray | None, threshold: float
 ) -> dict[str, Any]:
     """Agreement and accuracy numbers of `logits` against the FP32 `reference` logits."""
-    decisions = _sigmoid(logits) >= threshold
-    ref_decisions = _sigmoid(reference) >= threshold
+    called = decisions(logits, threshold)
+    ref_called = decisions(reference, threshold)
     error = np.abs(logits.astype(np.float64) - reference.astype(np.float64))
     auc, ref_auc = _auc(labels, logits), _auc(labels, reference)
-    accuracy, ref_accuracy = _accuracy(labels, decisions), _accuracy(labels, ref_decisions)
+    accuracy, ref_accuracy = _accuracy(labels, called), _accuracy(labels, ref_called)
     return {
         "n_images": len(logits),
-        "agreement": float(np.mean(decisions == ref_decisions)),
-        "disagreements": int(np.sum(decisions != ref_decisions)),
+        "agreement": float(np.mean(called == ref_called)),
+        "disagreements": int(np.sum(called != ref_called)),
         "auc": auc,
         "auc_delta": None if auc is None or ref_auc is None else auc - ref_auc,
         "accuracy": accuracy,
@@ -114,47 +122,45 @@ def gate_failures(metrics: dict[str, Any], precision: str, config: GateConfig) -
 
 
 def run_gate(
-    runners: Sequence[ArtifactRunner],
-    reference: ArtifactRunner,
+    artifacts: Sequence[GateArtifact],
+    reference: GateArtifact,
     inputs: np.ndarray,
     labels: np.ndarray | None,
     threshold: float,
     config: GateConfig,
 ) -> dict[str, Any]:
-    """Score `inputs` with the reference and every runner; return per-artifact results.
+    """Score `inputs` with the reference and every artifact; return per-artifact results.
 
     `labels` may be `None` (random inputs): agreement and logit errors are still checked.
     """
     if len(inputs) == 0:
         raise ConfigError("the gate needs at least one image")
     labels = None if labels is None else np.asarray(labels)
-    reference_logits = reference.run_all(inputs)
+    reference_logits = reference.scores(inputs)
     results: dict[str, Any] = {
         "reference": {
             "artifact": reference.name,
             "auc": _auc(labels, reference_logits),
-            "accuracy": _accuracy(labels, _sigmoid(reference_logits) >= threshold),
+            "accuracy": _accuracy(labels, decisions(reference_logits, threshold)),
             **_latencies(reference, inputs, config),
         },
         "artifacts": {},
     }
-    for runner in runners:
-        logits = reference_logits if runner is reference else runner.run_all(inputs)
+    for artifact in artifacts:
+        is_reference = artifact is reference
+        logits = reference_logits if is_reference else artifact.scores(inputs)
         metrics = artifact_metrics(logits, reference_logits, labels, threshold)
-        metrics.update(
-            _latencies(runner, inputs, config) if runner is not reference else _copy_latency(results)
-        )
-        metrics.update(
-            backend=runner.backend, precision=runner.precision, evaluated_with=runner.evaluated_with
-        )
-        failures = gate_failures(metrics, runner.precision, config)
-        metrics["min_agreement"] = config.min_agreement(runner.precision)
+        metrics.update(_copy_latency(results) if is_reference else _latencies(artifact, inputs, config))
+        metrics.update(artifact.describe())
+        failures = gate_failures(metrics, artifact.precision, config)
+        metrics["min_agreement"] = config.min_agreement(artifact.precision)
         metrics["passed"] = not failures
         metrics["failures"] = failures
-        results["artifacts"][runner.name] = metrics
+        results["artifacts"][artifact.name] = metrics
         _logger.info(
-            "gate %s: agreement %.4f auc_delta %s max_err %.3g -> %s",
-            runner.name,
+            "gate %s (%s): agreement %.4f auc_delta %s max_err %.3g -> %s",
+            artifact.name,
+            artifact.evaluated_with,
             metrics["agreement"],
             metrics["auc_delta"],
             metrics["max_abs_logit_error"],
@@ -164,13 +170,13 @@ def run_gate(
     return results
 
 
-def _latencies(runner: ArtifactRunner, inputs: np.ndarray, config: GateConfig) -> dict[str, float]:
+def _latencies(artifact: GateArtifact, inputs: np.ndarray, config: GateConfig) -> dict[str, float]:
     batch = inputs[: config.latency_batch]
     if len(batch) < config.latency_batch:
         batch = np.resize(inputs, (config.latency_batch,) + inputs.shape[1:]).astype(np.float32)
     return {
-        "latency_ms_batch1": runner.latency_ms(inputs[:1], repeats=config.latency_repeats),
-        f"latency_ms_batch{config.latency_batch}": runner.latency_ms(batch, repeats=config.latency_repeats),
+        "latency_ms_batch1": artifact.latency_ms(inputs[:1], repeats=config.latency_repeats),
+        f"latency_ms_batch{config.latency_batch}": artifact.latency_ms(batch, repeats=config.latency_repeats),
     }
 
 

@@ -20,11 +20,14 @@ RANDOM_GATE_SIZE = 64
 
 @dataclass(frozen=True)
 class GateSet:
-    """Preprocessed gate inputs with labels (`None` for random inputs) and where they came from."""
+    """Preprocessed gate inputs with labels (`None` for random inputs) and where they came from;
+    `paths` are the image files in input order (empty for random inputs), so anyone can score the
+    very images the gate scored (e.g. with a `Detector`)."""
 
     inputs: np.ndarray
     labels: np.ndarray | None
     summary: dict[str, Any]
+    paths: tuple[Path, ...] = ()
 
 
 def preprocess_files(
@@ -102,4 +105,4 @@ def build_gate_set(
     summary = files.summary()
     if note:
         summary["note"] = note
-    return GateSet(preprocess_files(files.paths, spec), np.asarray(files.labels), summary)
+    return GateSet(preprocess_files(files.paths, spec), np.asarray(files.labels), summary, tuple(files.paths))

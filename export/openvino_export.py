@@ -5,7 +5,8 @@ onnxruntime use. Weights are saved uncompressed (`compress_to_fp16=False`): the 
 reference and NNCF's accuracy control wants an uncompressed model. INT8 uses
 `ModelType.TRANSFORMER` (SmoothQuant + fast bias correction, no quantisers on LayerNorm/Softmax
 inputs that hurt transformers) on the shared `CalibrationSource`; the head (nodes after the last
-LayerNorm) stays in float via an `IgnoredScope`.
+LayerNorm) stays in float via an `IgnoredScope`. openvino is imported through the runtime's
+`import_openvino` (telemetry off), before NNCF imports it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from pinclip_sdk.backends.openvino import import_openvino
 from pinclip_sdk.errors import ExportError
 from pinclip_sdk.export.calibration import CalibrationSource
 
@@ -27,7 +29,7 @@ _logger = logging.getLogger(__name__)
 
 def convert_openvino(onnx_path: str | Path, xml_path: str | Path) -> tuple[Path, Path]:
     """Convert the FP32 ONNX to an FP32 IR; return the `.xml` and `.bin` paths."""
-    import openvino as ov
+    ov = import_openvino()
 
     xml_path = Path(xml_path)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +96,8 @@ def quantize_openvino(
     With `validation` (`inputs [N,3,H,W]`, `labels [N]` of both classes) it runs
     `nncf.quantize_with_accuracy_control`, reverting layers until the AUC drop is <= `max_drop`.
     """
+    ov = import_openvino()  # before nncf, which imports openvino itself
     import nncf
-    import openvino as ov
 
     model = ov.Core().read_model(str(fp32_xml))
     # the head, and the patch-embedding Conv as in the onnxruntime recipe: quantising it tripled the mean
@@ -139,11 +141,3 @@ def quantize_openvino(
         "ignored": list(ignored.names) + [f"type:{t}" for t in ignored.types],
         **({"accuracy_control": {"metric": "AUC", "max_drop": max_drop}} if validation else {}),
     }
-
-
-def run_openvino(xml_path: str | Path, batch: np.ndarray, precision_hint: str = "f32") -> np.ndarray:
-    """Run an IR once on CPU (tests and parity)."""
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(str(xml_path), "CPU", {"INFERENCE_PRECISION_HINT": precision_hint})
-    return np.asarray(compiled(batch)[0])

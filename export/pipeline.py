@@ -23,10 +23,10 @@ from pinclip_sdk.export.artifacts import ArtifactBuilder
 from pinclip_sdk.export.config import ExportConfig
 from pinclip_sdk.export.detector_module import DetectorModule
 from pinclip_sdk.export.gate import raise_on_failure, run_gate
+from pinclip_sdk.export.gate_artifacts import close_all, open_gate_file
 from pinclip_sdk.export.gate_data import build_gate_set
 from pinclip_sdk.export.provenance import checkpoint_provenance, library_versions
 from pinclip_sdk.export.report import write_report
-from pinclip_sdk.export.runners import open_file
 
 _logger = logging.getLogger(__name__)
 
@@ -83,10 +83,8 @@ def export_detector(
         "libraries": library_versions(),
         "exporter": report["onnx"]["exporter"],
     }
-    metrics = {
-        name: {k: a[k] for k in ("agreement", "auc_delta", "max_abs_logit_error", "passed")}
-        for name, a in report["gate"]["artifacts"].items()
-    }
+    keys = ("agreement", "auc_delta", "max_abs_logit_error", "passed", "evaluated_with")
+    metrics = {name: {k: a[k] for k in keys} for name, a in report["gate"]["artifacts"].items()}
     bundle = writer.finish(
         model_id=model_id,
         backbone=detector.backbone,
@@ -117,13 +115,17 @@ def _build_and_gate(
         config.seed,
         config.layout,
     )
-    runners = [
-        open_file(a.name, builder.writer.root / a.main_file, a.backend, a.precision)
-        for a in builder.artifacts
-    ]
-    reference = next(r for r in runners if r.name == "onnxruntime-fp32")
     threshold = Threshold().value
-    gate = run_gate(runners, reference, gate_set.inputs, gate_set.labels, threshold, config.gate)
+    # each artifact as its bundle will record it: same backend class, same load options
+    opened = []
+    try:
+        for a in builder.artifacts:
+            path = builder.writer.root / a.main_file
+            opened.append(open_gate_file(a.name, path, a.backend, a.precision, a.load_options))
+        reference = next(g for g in opened if g.name == "onnxruntime-fp32")
+        gate = run_gate(opened, reference, gate_set.inputs, gate_set.labels, threshold, config.gate)
+    finally:
+        close_all(opened)
     report = {
         "model_id": model_id,
         "threshold": threshold,

@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from pinclip_sdk.hashing import sha256_file
+from pinclip_sdk.targets import BACKEND_RECORDS
 from pinclip_sdk.versions import library_versions as installed_versions
 
 _logger = logging.getLogger(__name__)
 
-LIBRARIES = ("pinclip-sdk", "torch", "open_clip_torch", "onnx", "onnxruntime", "openvino", "nncf", "numpy")
+# the libraries that shape an artifact: the SDK, training and export ones, every backend's library
+_BACKEND_LIBRARIES = tuple(b.library for b in BACKEND_RECORDS)
+LIBRARIES = tuple(
+    dict.fromkeys(("pinclip-sdk", "torch", "open_clip_torch", "onnx", *_BACKEND_LIBRARIES, "nncf", "numpy"))
+)
 
 
 def library_versions() -> dict[str, str | None]:

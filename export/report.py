@@ -30,20 +30,27 @@ def _points(value: float | None) -> float | None:
     return None if value is None else value * 100
 
 
+def _options(options: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((options or {}).items())) or "-"
+
+
 def gate_table(gate: dict[str, Any]) -> list[str]:
-    """Markdown table of a gate result (also printed by `pinclip compare`)."""
+    """Markdown table of a gate result (also printed by `pinclip compare`): per artifact its numbers,
+    the load options the bundle records for it and what evaluated it."""
     batch_key = next(
         (k for k in gate["reference"] if k.startswith("latency_ms_batch") and k != "latency_ms_batch1"), None
     )
     lines = [
-        f"| artifact | evaluated with | agreement (min) | AUC Δ (pt) | acc Δ (pt) | max / mean logit err | "
-        f"ms b1 | ms {batch_key.removeprefix('latency_ms_') if batch_key else ''} | result |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| artifact | load options | evaluated with | agreement (min) | AUC Δ (pt) | acc Δ (pt) | "
+        f"max / mean logit err | ms b1 | ms {batch_key.removeprefix('latency_ms_') if batch_key else ''} | "
+        "result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, a in gate["artifacts"].items():
         auc_delta = _points(a["auc_delta"])
         lines.append(
-            f"| {name} | {a['evaluated_with']} | {a['agreement']:.2%} ({a['min_agreement']:.1%}) | "
+            f"| {name} | {_options(a.get('load_options'))} | {a['evaluated_with']} | "
+            f"{a['agreement']:.2%} ({a['min_agreement']:.1%}) | "
             f"{_fmt(auc_delta, '+.2f')} | {_fmt(_points(a['accuracy_delta']), '+.2f')} | "
             f"{a['max_abs_logit_error']:.2e} / {a['mean_abs_logit_error']:.2e} | "
             f"{a['latency_ms_batch1']:.2f} | {_fmt(a.get(batch_key) if batch_key else None, '.2f')} | "

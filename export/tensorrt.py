@@ -1,7 +1,7 @@
 """Pre-build a bundle's TensorRT engines on the target GPU, and the equivalent `trtexec` commands.
 
 The bundle ships TensorRT-ready ONNX (strongly typed FP16, Q/DQ INT8); engines are built on the
-device that runs them (deploy.md §1.2). The runtime does this lazily on first use; this module
+device that runs them (docs/references.md#tensorrt-engines). The runtime builds on first use; this module
 does it ahead of time (at install or first boot of an appliance) into the same engine cache, so
 the first `Detector` starts in seconds. Each result carries the `trtexec` command lines that build
 and benchmark the same strongly typed ONNX with the same profile, for comparison.
@@ -199,7 +199,7 @@ def trtexec_benchmark_command(
     """The trtexec latency benchmark for one batch size (GPU compute time, no host copies).
 
     With `engine_path` it times an existing plan (for example the SDK's cached engine) instead of
-    building from the ONNX. The flags follow deploy.md §5: CUDA graphs, no data transfers, spin wait.
+    building from the ONNX. The flags follow docs/references.md#benchmarking-with-trtexec.
     """
     source = (
         [f"--loadEngine={engine_path}"]

@@ -1,7 +1,7 @@
 """TensorRT-ready ONNX, produced on any CPU: strongly typed FP16 and INT8 Q/DQ.
 
 TensorRT 10.1 deprecated and 11.x removed implicit INT8 and the FP16/INT8 builder flags, so the
-precision must be in the graph (design decision 3):
+precision must be in the graph (docs/design.md#d3-precision-lives-in-the-onnx-graph):
 
 - FP16: exported from PyTorch in half precision (`Fp16Detector`): every tensor type is explicit,
   LayerNorms compute in float32 (FP16 LayerNorm is where ViT engines collapse, TensorRT #2709 /

@@ -1,9 +1,13 @@
 """Calibrate a bundle's decision threshold on held-out real images for a target false-positive rate.
 
-Design decision 5: thresholds are chosen on reals held out from the test set, for the FPR a
+docs/design.md#d5-calibrated-thresholds: thresholds are chosen on held-out reals, for the FPR a
 moderation service can accept, and stored in the bundle with the evidence (how many reals, which
 files by hash, the rate achieved). The reals are preprocessed by the runtime's C++ core and scored
-with the bundle's FP32 reference artifact.
+with the bundle's FP32 reference artifact, loaded as a `Detector` loads it.
+
+`calibrate_decision_threshold` is the SDK's one threshold calibration, in p_fake (the unit of the
+bundle's threshold and of the Detector's decision): `pinclip calibrate` and `pinclip eval
+--target-fpr` (`training.evaluate.calibrate_model_threshold`) both use it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import numpy as np
 from pinclip_sdk.bundle import Bundle, Threshold, replace_threshold
 from pinclip_sdk.errors import CalibrationError, DatasetError
 from pinclip_sdk.export.calibration import hash_file_list
+from pinclip_sdk.export.gate_artifacts import open_gate_artifact
 from pinclip_sdk.export.gate_data import preprocess_files
-from pinclip_sdk.export.runners import open_artifact
 from pinclip_sdk.imageio import is_image_file
+from pinclip_sdk.prediction import sigmoid
 
 _logger = logging.getLogger(__name__)
 
@@ -45,16 +50,38 @@ def real_image_files(reals: str | Path, layout: str = "auto") -> list[Path]:
     return sorted(files)
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-
-
 def threshold_for_fpr(p_fake: np.ndarray, target_fpr: float) -> float:
-    """Lowest threshold on p_fake calling at most `target_fpr` of these reals fake (training.metrics')."""
+    """Lowest threshold on p_fake calling at most `target_fpr` of these reals fake (training.metrics'),
+    kept inside [0, 1]."""
     from pinclip_sdk.training.metrics import threshold_for_fpr as _threshold_for_fpr
 
-    value = _threshold_for_fpr(p_fake, target_fpr)
-    return float(min(max(value, 0.0), 1.0)) if math.isfinite(value) else 1.0
+    return float(np.clip(_threshold_for_fpr(p_fake, target_fpr), 0.0, 1.0))
+
+
+def calibrate_decision_threshold(real_p_fake: np.ndarray, target_fpr: float) -> dict[str, Any]:
+    """The decision threshold on p_fake that calls at most `target_fpr` of these reals fake.
+
+    In p_fake, because that is what a bundle stores and a Detector compares (`p_fake >= threshold`):
+    a threshold chosen on logits and converted rounds differently near the reals it separates.
+
+    Returns:
+        `{"p_fake", "target_fpr", "achieved_fpr", "n_reals", "resolvable"}`: `achieved_fpr` on
+        these reals; `resolvable` whether there are enough reals (>= 1 / target_fpr) for the rate.
+
+    Raises:
+        CalibrationError: `target_fpr` outside (0, 1), no reals, or a non-finite score.
+    """
+    if not 0.0 < target_fpr < 1.0:
+        raise CalibrationError(f"target FPR must be in (0, 1), got {target_fpr}")
+    p_fake = np.asarray(real_p_fake, dtype=np.float64).reshape(-1)
+    value = threshold_for_fpr(p_fake, target_fpr)
+    return {
+        "p_fake": value,
+        "target_fpr": float(target_fpr),
+        "achieved_fpr": float(np.mean(p_fake >= value)),
+        "n_reals": int(p_fake.size),
+        "resolvable": p_fake.size >= math.ceil(1 / target_fpr),
+    }
 
 
 def calibrate_threshold(
@@ -80,18 +107,20 @@ def calibrate_threshold(
         raise CalibrationError(f"target FPR must be in (0, 1), got {target_fpr}")
     bundle = Bundle.load(bundle_path)
     files = real_image_files(reals, layout)
-    runner = open_artifact(bundle, bundle.find(*REFERENCE_ARTIFACT))
-    p_fake = _sigmoid(runner.run_all(preprocess_files(files, bundle.manifest.preprocess)))
-    value = threshold_for_fpr(p_fake, target_fpr)
+    scorer = open_gate_artifact(bundle, bundle.find(*REFERENCE_ARTIFACT))
+    try:
+        p_fake = sigmoid(scorer.scores(preprocess_files(files, bundle.manifest.preprocess)))
+    finally:
+        scorer.close()
+    chosen = calibrate_decision_threshold(p_fake, target_fpr)
+    value = chosen.pop("p_fake")
     band = _band(p_fake, value, target_fpr, uncertain_band, uncertain_fpr)
     evidence: dict[str, Any] = {
-        "target_fpr": target_fpr,
-        "achieved_fpr": float(np.mean(p_fake >= value)),
-        "n_reals": len(files),
-        "resolvable": len(files) >= math.ceil(1 / target_fpr),
+        **chosen,
         "reals_source": str(reals),
         "reals_file_list_sha256": hash_file_list(files, Path(reals)),
-        "scored_with": runner.name,
+        "scored_with": scorer.name,
+        "evaluated_with": scorer.evaluated_with,
         "p_fake_quantiles": {q: float(np.quantile(p_fake, float(q))) for q in ("0.5", "0.9", "0.99")},
         "calibrated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

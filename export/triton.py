@@ -9,7 +9,7 @@ with preferred sizes, an instance group) and the model file in version folder `1
     <repo>/pinclip_tensorrt/config.pbtxt, 1/model.plan               TensorRT backend (GPU)
     <repo>/pinclip_onnxruntime_tensorrt/config.pbtxt, 1/model.onnx  onnxruntime + TensorRT EP (GPU)
 
-A TensorRT plan is specific to the GPU and the TensorRT version that built it (deploy.md §1.2), so
+A TensorRT plan only runs on the GPU and TensorRT that built it (docs/references.md#tensorrt-engines), so
 it must be built on the serving GPU with the TensorRT of the Triton container: the `tensorrt` model
 gets the strongly typed ONNX under `onnx/` and a `build_plan.sh` that runs `trtexec` to write
 `1/model.plan` (or `build_tensorrt_plan=True` builds it here, valid only for this machine's GPU and
@@ -32,6 +32,7 @@ from typing import Any
 
 from pinclip_sdk.bundle import Artifact, Bundle
 from pinclip_sdk.errors import ConfigError, ExportError
+from pinclip_sdk.targets import BACKEND_RECORDS, backend_record, precision_order
 from pinclip_sdk.tensorrt_engine import BatchProfile, prepare_engine
 
 from .tensorrt import trtexec_build_command
@@ -51,24 +52,27 @@ class TritonTarget:
     kind: str  # instance group kind
 
 
+def _serving(artifact_backend: str, server: str | None = None) -> TritonTarget:
+    """The Triton model for a backend's artifacts, served by `server`'s Triton backend (default: the
+    artifact's own); CPU instances when the artifact backend runs on CPUs, else GPU instances."""
+    record, served_by = backend_record(artifact_backend), backend_record(server or artifact_backend)
+    if served_by.triton_backend is None:
+        raise ConfigError(f"backend {served_by.name!r} has no Triton backend")
+    return TritonTarget(
+        artifact_backend,
+        precision_order(artifact_backend),
+        served_by.triton_platform,
+        served_by.triton_backend,
+        served_by.triton_model_files,
+        "KIND_CPU" if "cpu" in record.devices else "KIND_GPU",
+    )
+
+
+# Triton model kind -> how it is served: each backend's own Triton backend, plus TensorRT artifacts
+# served by onnxruntime's TensorRT execution provider (no plan to build on the serving GPU).
 TRITON_TARGETS: dict[str, TritonTarget] = {
-    "onnxruntime": TritonTarget(
-        "onnxruntime",
-        ("int8", "fp32", "fp16"),
-        "onnxruntime_onnx",
-        "onnxruntime",
-        ("model.onnx",),
-        "KIND_CPU",
-    ),
-    "openvino": TritonTarget(
-        "openvino", ("int8", "fp32"), None, "openvino", ("model.xml", "model.bin"), "KIND_CPU"
-    ),
-    "tensorrt": TritonTarget(
-        "tensorrt", ("fp16", "int8"), "tensorrt_plan", "tensorrt", ("model.plan",), "KIND_GPU"
-    ),
-    "onnxruntime_tensorrt": TritonTarget(
-        "tensorrt", ("fp16", "int8"), "onnxruntime_onnx", "onnxruntime", ("model.onnx",), "KIND_GPU"
-    ),
+    **{b.name: _serving(b.name) for b in BACKEND_RECORDS if b.triton_backend},
+    "onnxruntime_tensorrt": _serving("tensorrt", "onnxruntime"),
 }
 _ONNX_TO_TRITON_TYPE = {1: "TYPE_FP32", 10: "TYPE_FP16", 11: "TYPE_FP64"}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -24,24 +23,16 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pinclip_sdk.errors import BackendUnavailableError, BundleError, ConfigError
+from pinclip_sdk.hashing import sha256_file
 from pinclip_sdk.spec import INTERPOLATIONS, RESIZE_MODES, PreprocessSpec
+from pinclip_sdk.targets import BACKENDS, PRECISIONS, check_recorded_options
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
-_HASH_CHUNK = 1 << 20
 MAX_MANIFEST_BYTES = 1 << 20  # a real manifest is a few KB; refuse anything larger unread
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks (artifacts can be hundreds of MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -57,6 +48,10 @@ class Artifact:
 
     `backend` names the runtime that executes it (onnxruntime, openvino, tensorrt); `precision` is
     fp32, fp16 or int8; `files[0]` is the file the backend opens (the ONNX or the OpenVINO .xml).
+    `load_options` are the backend load options the export gate ran it with (e.g. OpenVINO
+    `inference_precision_hint`); the backend applies them under any the caller gives, so what ships
+    runs as it was gated. Only a backend's `targets.BackendRecord.recordable_options` may be recorded;
+    bundles written before the field have none (`{}`).
     """
 
     name: str
@@ -64,6 +59,7 @@ class Artifact:
     precision: str
     files: tuple[ArtifactFile, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    load_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def main_file(self) -> str:
@@ -72,7 +68,7 @@ class Artifact:
 
 @dataclass(frozen=True)
 class Threshold:
-    """Decision threshold on p_fake, with how it was chosen (design decision 5)."""
+    """Decision threshold on p_fake, with how it was chosen (docs/design.md#d5-calibrated-thresholds)."""
 
     value: float = 0.5
     method: str = "default"  # default | target_fpr | manual
@@ -151,7 +147,8 @@ class Manifest:
 
 
 _MANIFEST_KEYS = frozenset(f.name for f in dataclasses.fields(Manifest))
-_PREPROCESS_KEYS = frozenset({"size", "resize_mode", "interpolation", "mean", "std", "fill_color"})
+_PREPROCESS_REQUIRED = frozenset({"size", "resize_mode", "interpolation", "mean", "std", "fill_color"})
+_PREPROCESS_KEYS = _PREPROCESS_REQUIRED | {"exif_transpose"}  # absent in bundles written before it existed
 _THRESHOLD_METHODS = ("default", "target_fpr", "manual")
 _MAX_SIDE = 4096
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -215,7 +212,10 @@ class _Checker:
 
     def preprocess(self, value: Any) -> PreprocessSpec:
         data = self.obj(value, "preprocess")
-        self.keys(data, "preprocess", _PREPROCESS_KEYS, _PREPROCESS_KEYS)
+        self.keys(data, "preprocess", _PREPROCESS_KEYS, _PREPROCESS_REQUIRED)
+        exif_transpose = data.get("exif_transpose", False)
+        if not isinstance(exif_transpose, bool):
+            raise self.fail("preprocess.exif_transpose", f"must be true or false, got {exif_transpose!r:.80}")
         size = data["size"]
         if isinstance(size, list):
             sides = self.array(size, "preprocess.size", length=2)
@@ -234,6 +234,7 @@ class _Checker:
                 mean=tuple(self.number(m, f"preprocess.mean[{i}]", -1e3, 1e3) for i, m in enumerate(mean)),
                 std=tuple(self.number(s, f"preprocess.std[{i}]", 1e-6, 1e3) for i, s in enumerate(std)),
                 fill_color=self.integer(data["fill_color"], "preprocess.fill_color", 0, 255),
+                exif_transpose=exif_transpose,
             )
         except ConfigError as exc:
             raise self.fail("preprocess", str(exc)) from None
@@ -275,24 +276,33 @@ class _Checker:
             self.keys(
                 data,
                 where,
-                ("name", "backend", "precision", "files", "meta"),
+                ("name", "backend", "precision", "files", "meta", "load_options"),
                 ("name", "backend", "precision", "files"),
             )
             name = self.string(data["name"], f"{where}.name")
             if name in names:
                 raise self.fail(f"{where}.name", f"artifact {name!r} is listed twice")
             names.add(name)
+            backend = self.choice(data["backend"], f"{where}.backend", tuple(BACKENDS))
             files = self.array(data["files"], f"{where}.files", min_length=1)
             artifacts.append(
                 Artifact(
                     name=name,
-                    backend=self.string(data["backend"], f"{where}.backend"),
-                    precision=self.string(data["precision"], f"{where}.precision"),
+                    backend=backend,
+                    precision=self.choice(data["precision"], f"{where}.precision", PRECISIONS),
                     files=tuple(self.file(f, f"{where}.files[{j}]") for j, f in enumerate(files)),
                     meta=self.obj(data.get("meta", {}), f"{where}.meta"),
+                    load_options=self.load_options(data.get("load_options", {}), backend, where),
                 )
             )
         return tuple(artifacts)
+
+    def load_options(self, value: Any, backend: str, where: str) -> dict[str, Any]:
+        """An artifact's recorded load options: only keys and values a bundle may set for `backend`."""
+        try:
+            return check_recorded_options(backend, self.obj(value, f"{where}.load_options"))
+        except ConfigError as exc:
+            raise self.fail(f"{where}.load_options", str(exc)) from None
 
     def file(self, value: Any, where: str) -> ArtifactFile:
         data = self.obj(value, where)
@@ -429,10 +439,16 @@ class BundleWriter:
         precision: str,
         files: Iterable[str | Path],
         meta: dict[str, Any] | None = None,
+        load_options: dict[str, Any] | None = None,
     ) -> Artifact:
-        """Record files already written under the bundle root as one artifact (main file first)."""
+        """Record files already written under the bundle root as one artifact (main file first),
+        with the backend `load_options` it is gated and shipped with (see `Artifact`)."""
         if any(a.name == name for a in self._artifacts):
             raise BundleError(f"{self.root}: artifact {name!r} added twice")
+        try:
+            options = check_recorded_options(backend, dict(load_options or {}))
+        except ConfigError as exc:
+            raise BundleError(f"{self.root}: artifact {name!r}: load_options: {exc}") from None
         entries = []
         for file in files:
             file_path = Path(file)
@@ -447,7 +463,7 @@ class BundleWriter:
             )
         if not entries:
             raise BundleError(f"artifact {name!r} has no files")
-        artifact = Artifact(name, backend, precision, tuple(entries), dict(meta or {}))
+        artifact = Artifact(name, backend, precision, tuple(entries), dict(meta or {}), options)
         self._artifacts.append(artifact)
         return artifact
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import Backend
+from pinclip_sdk.backends.base import Backend, check_input_size
 from pinclip_sdk.backends.select import choose_backend
 from pinclip_sdk.bundle import Bundle
-from pinclip_sdk.errors import BackendError, ConfigError, InvalidImageError, PinclipError
+from pinclip_sdk.errors import BackendError, BundleError, ConfigError, InvalidImageError, PinclipError
 from pinclip_sdk.pipeline import FrameStream, Prepared, run_batches
 from pinclip_sdk.prediction import DecisionRule, Prediction, sigmoid
 
@@ -110,6 +110,11 @@ class Detector:
         self.preprocess_workers = preprocess_workers or min(4, os.cpu_count() or 1)
         options = {k: dict(v) for k, v in (backend_options or {}).items()}
         self._backend, self.choice = choose_backend(self.bundle, backend, precision, threads, options)
+        try:
+            check_input_size(self._backend, manifest.preprocess, str(self.bundle.root))
+        except BundleError:
+            self._backend.close()
+            raise
         self._closed = False
         self._lock = threading.Lock()
         logger.info("Detector %s: %s", self.model_id, self.choice.reason)

@@ -27,7 +27,7 @@ DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 _SUBPROCESS_TIMEOUT_S = 5.0
 
 # L4T release -> JetPack release, used only when the `nvidia-jetpack` package cannot be queried.
-# Longest matching prefix wins. Sources: NVIDIA JetPack release notes; 39.2 -> 7.2 from deploy.md §1.1.
+# Longest matching prefix wins. Sources: docs/references.md#jetpack-versions.
 L4T_TO_JETPACK: dict[str, str] = {
     "35.1": "5.0.2",
     "35.2": "5.1",

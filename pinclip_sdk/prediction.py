@@ -1,7 +1,7 @@
 """`Prediction`, the result of scoring one image, and the decision rule that labels it.
 
 A prediction carries the calibrated probability, the label it implies under the bundle's
-threshold (with the optional "uncertain" band of design decision 5), which model made it and how
+threshold (optional "uncertain" band: docs/design.md#d5-calibrated-thresholds), which model made it and how
 long each stage took. Items that fail (an undecodable file in a batch) come back as a prediction
 with `label == "error"` and `error` set, so a batch never aborts on one bad input.
 """
@@ -10,19 +10,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
 
 from pinclip_sdk.errors import ConfigError
 
 LABELS = ("real", "fake", "uncertain", "error")
 
 
-def sigmoid(logit: float) -> float:
-    """Numerically stable logistic function (a logit of -1000 must not overflow)."""
-    if logit >= 0:
-        return 1.0 / (1.0 + math.exp(-logit))
-    z = math.exp(logit)
-    return z / (1.0 + z)
+@overload
+def sigmoid(logit: float) -> float: ...
+
+
+@overload
+def sigmoid(logit: np.ndarray) -> np.ndarray: ...
+
+
+def sigmoid(logit: float | np.ndarray) -> float | np.ndarray:
+    """p_fake from a logit: a float for a number, a float64 array for an array.
+
+    Numerically stable (a logit of -1000 must not overflow: only `exp(-|x|)` is evaluated) and one
+    implementation for the Detector, the export gate and threshold calibration, so all three turn
+    the same logit into bit-identical p_fake and make the same decision at a threshold.
+    """
+    x = np.asarray(logit, dtype=np.float64)
+    z = np.exp(-np.abs(x))
+    p_fake = np.where(x >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    return float(p_fake) if p_fake.ndim == 0 else p_fake
 
 
 @dataclass(frozen=True)

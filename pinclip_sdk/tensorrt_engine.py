@@ -1,6 +1,6 @@
 """TensorRT engines built on the target from a bundle's TensorRT-ready ONNX, and their on-disk cache.
 
-Engines are not portable across GPUs, TensorRT versions or JetPack releases (deploy.md §1.2), so
+Engines are not portable across GPUs, TensorRT or JetPack versions (docs/references.md#tensorrt-engines), so
 the bundle ships ONNX (strongly typed FP16, Q/DQ INT8) and the engine is built on the device on
 first use. Precision lives in the graph: the network is created strongly typed (required on
 TensorRT 10.x, the default on 11.x) and no precision builder flag or calibrator is ever set, so
@@ -248,7 +248,7 @@ def build_serialized_engine(
 
 
 def _network_flags(trt: Any) -> int:
-    # STRONGLY_TYPED is required on 10.x and accepted but ignored on 11.x (deploy.md §1.1); a
+    # STRONGLY_TYPED: required on 10.x, ignored on 11.x (docs/references.md#tensorrt-strong-typing); a
     # later release that drops the member is strongly typed anyway, so its absence means 0.
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     return 0 if flag is None else 1 << int(flag)

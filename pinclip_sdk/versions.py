@@ -14,6 +14,8 @@ import logging
 import sys
 from collections.abc import Iterable
 
+from pinclip_sdk.targets import BACKEND_RECORDS
+
 logger = logging.getLogger(__name__)
 
 # distribution names that carry each library's version (the first installed one wins); a library
@@ -27,7 +29,11 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "pillow": ("pillow",),
     "pinclip-sdk": ("pinclip-sdk",),
 }
-RUNTIME_LIBRARIES: tuple[str, ...] = tuple(DISTRIBUTIONS)
+# what `pinclip version` and machine descriptions report: the SDK, every backend's library
+# (`pinclip_sdk.targets`) and the other libraries the runtime loads
+RUNTIME_LIBRARIES: tuple[str, ...] = tuple(
+    dict.fromkeys(("pinclip-sdk", *(b.library for b in BACKEND_RECORDS), "cuda-python", "numpy", "pillow"))
+)
 
 
 def distribution_version(library: str) -> str | None:

@@ -101,7 +101,7 @@ def _threshold(args: argparse.Namespace, model: Any, spec: Any, samples: list) -
             f"{len(overlap)} calibration reals are also in the evaluated set (e.g. {sorted(overlap)[0]}); "
             "choose the threshold on held-out reals (e.g. --calib-split val with --split test)"
         )
-    info = evaluate.calibrate_threshold(
+    info = evaluate.calibrate_model_threshold(
         model,
         calib,
         spec,

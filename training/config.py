@@ -2,7 +2,7 @@
 
 One `TrainConfig` describes a whole run (model, data, objective, optimiser, loop); `ModelConfig`
 alone is what a checkpoint needs to rebuild the network. Every choice the paper leaves open
-(`../shared/reference/paper.md` §9) is a field here, not a code path to edit.
+(docs/references.md#choices-the-paper-leaves-open) is a field here, not a code path to edit.
 
 Unknown keys are an error everywhere (a typo must not silently fall back to a default), and
 `--set a.b=value` overrides are parsed as YAML scalars so `1e-4`, `true` and `[0, 1]` work.
@@ -49,7 +49,7 @@ def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = F
 class LoRAConfig:
     """Low-rank adapters on the q/k/v projections of the visual attention blocks."""
 
-    rank: int = 6  # r; the group's DGS-Net default (paper.md §3, [I])
+    rank: int = 6  # r; the group's DGS-Net default (docs/references.md#dgs-net-defaults, [I])
     alpha: float = 6.0  # the update is scaled by alpha / rank
     dropout: float = 0.8  # dropout on the adapter input (DGS-Net default 0.8, [I])
     layers: tuple[int, ...] | None = None  # block indices (negative = from the end); None = all blocks
@@ -169,7 +169,7 @@ class LossConfig:
     """L = BCE(clean) + noisy_weight * mean_K BCE(noisy) + kl_weight * KL(q || N(0, I))."""
 
     clean_weight: float = 1.0  # weight of the clean-feature BCE term
-    noisy_weight: float = 1.0  # lambda (paper.md §4.3: try 1)
+    noisy_weight: float = 1.0  # lambda (docs/references.md#variational-objective: try 1)
     kl_weight: float = 0.0  # beta; the VPN/PiNI code has no KL term
 
     def __post_init__(self) -> None:
@@ -183,7 +183,7 @@ class LossConfig:
 class OptimConfig:
     """AdamW with warmup, then a cosine, step or constant schedule; gradient clipping."""
 
-    lr: float = 1e-4  # DGS-Net: Adam 1e-4 (paper.md §5.2, [X])
+    lr: float = 1e-4  # DGS-Net: Adam 1e-4 (docs/references.md#dgs-net-defaults, [X])
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -218,7 +218,7 @@ class TrainConfig:
     out_dir: str = "runs/pinclip"
     epochs: int = 1
     max_steps: int | None = None  # stop after this many optimiser steps (overrides epochs)
-    seed: int = 100  # DGS-Net seed (paper.md §5.2)
+    seed: int = 100  # DGS-Net seed (docs/references.md#dgs-net-defaults)
     deterministic: bool = True  # torch deterministic algorithms where the platform allows
     device: str = "auto"  # auto = cuda:LOCAL_RANK if available, else cpu
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto = bf16/fp16 on CUDA, off on CPU

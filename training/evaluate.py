@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pinclip_sdk.errors import CalibrationError
+from pinclip_sdk.prediction import sigmoid
 from pinclip_sdk.spec import PreprocessSpec
 from pinclip_sdk.training import metrics
 from pinclip_sdk.training.data import ImageDataset, Sample, collate
@@ -120,19 +121,15 @@ def score_samples(
 
 
 def logit(probability: float) -> float:
-    """Log-odds of a probability in (0, 1)."""
+    """Log-odds of a probability in [0, 1] (-inf at 0, +inf at 1)."""
+    if probability <= 0.0:
+        return -math.inf
+    if probability >= 1.0:
+        return math.inf
     return math.log(probability) - math.log1p(-probability)
 
 
-def probability(logit_value: float) -> float:
-    """Inverse of `logit` (numerically stable)."""
-    if logit_value >= 0:
-        return 1.0 / (1.0 + math.exp(-logit_value))
-    z = math.exp(logit_value)
-    return z / (1.0 + z)
-
-
-def calibrate_threshold(
+def calibrate_model_threshold(
     model: torch.nn.Module,
     reals: Sequence[Sample],
     spec: PreprocessSpec,
@@ -142,12 +139,17 @@ def calibrate_threshold(
     num_workers: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """A logit threshold from held-out reals for `target_fpr`, and how it was obtained.
+    """The decision threshold for `target_fpr` on held-out reals scored by `model`, and how it was
+    obtained: chosen on p_fake by the SDK's one threshold calibration
+    (`export.threshold.calibrate_decision_threshold`, as `pinclip calibrate` does on a bundle), with
+    its logit for `evaluate_samples`.
 
     Returns:
-        `{"logit", "p_fake", "method": "target_fpr", "target_fpr", "n_reals", "unreadable",
-        "achieved_fpr"}` (`achieved_fpr` on the calibration reals themselves).
+        `{"p_fake", "logit", "method": "target_fpr", "target_fpr", "n_reals", "unreadable",
+        "achieved_fpr", "resolvable"}` (`achieved_fpr` on the calibration reals themselves).
     """
+    from pinclip_sdk.export.threshold import calibrate_decision_threshold
+
     reals = [s for s in reals if s.label == REAL]
     if not reals:
         raise CalibrationError("no real images to choose a threshold on")
@@ -155,15 +157,12 @@ def calibrate_threshold(
         model, reals, spec, batch_size, num_workers=num_workers, progress=progress, desc="calibrating"
     )
     finite = scores.logits[np.isfinite(scores.logits)]
-    threshold = metrics.threshold_for_fpr(finite, target_fpr)
+    chosen = calibrate_decision_threshold(sigmoid(finite), target_fpr)
     return {
-        "logit": threshold,
-        "p_fake": probability(threshold) if math.isfinite(threshold) else 0.0,
+        **chosen,
+        "logit": logit(chosen["p_fake"]),
         "method": "target_fpr",
-        "target_fpr": float(target_fpr),
-        "n_reals": int(finite.size),
         "unreadable": len(scores.unreadable),
-        "achieved_fpr": metrics.false_positive_rate(finite, threshold),
     }
 
 

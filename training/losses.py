@@ -1,6 +1,6 @@
 """The PiN-CLIP objective: clean BCE + lambda * mean_K noisy BCE (+ beta * KL to N(0, I)).
 
-The variational reconstruction in `../shared/reference/paper.md` §4.3: maximising a lower bound of
+The variational reconstruction in docs/references.md#variational-objective: maximising a lower bound of
 I(T; E) amounts to minimising the expected task loss under the generated noise, here estimated with
 K reparameterised samples; the clean term keeps the noiseless path (the deployed one) trained.
 Every term is returned separately for logging.

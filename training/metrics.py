@@ -1,4 +1,4 @@
-"""Detection metrics as the field reports them (design decision 6), numpy + scikit-learn only.
+"""Field-standard detection metrics (docs/design.md#d6-metrics-follow-the-field), numpy + scikit-learn only.
 
 Per generator: real accuracy, fake accuracy, accuracy at the threshold, AP, AUC and TPR at 1% and
 5% FPR; then unweighted means over generators (the "mAcc"/"Mean" of GenImage, AIGIBench, NPR), not

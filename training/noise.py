@@ -4,7 +4,7 @@ The visual feature is the query; the cached class-prompt embeddings are the keys
 fused vector gives the mean and a strictly positive standard deviation of a Gaussian in feature
 space, sampled with the reparameterisation trick: noise = mu + sigma * eps, eps ~ N(0, I).
 Layout adapted from PiNI's `ImageVpnGenerator` (hyzhang98/PiNI trainers/clip_vpn.py; see
-`../shared/reference/paper.md` §3). Differences, all configurable: sigma = softplus + floor
+docs/references.md#noise-generator). Differences, all configurable: sigma = softplus + floor
 instead of `abs()` (never exactly 0, smooth gradient), optional sqrt(d) scaling, and a residual
 fusion (query + attended prompts) so the noise depends on the image beyond a prompt mixture.
 """

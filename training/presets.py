@@ -1,7 +1,7 @@
 """Named starting points for a run: the paper setting, an edge setting, a linear probe, a tiny test.
 
 A preset is a partial config dict; a YAML file and `--set` overrides are merged on top of it
-(`build_config`). Values marked [I] in `../shared/reference/paper.md` are the group's published
+(`build_config`). Values marked [I] (docs/references.md#dgs-net-defaults) are the group's published
 defaults (DGS-Net), not confirmed PiN-CLIP values.
 """
 
@@ -18,7 +18,7 @@ _LORA_PAPER = {"rank": 6, "alpha": 6.0, "dropout": 0.8, "layers": None, "targets
 
 PRESETS: dict[str, dict[str, Any]] = {
     # OpenAI CLIP ViT-L/14 @224, LoRA r=6 on q/k/v of all 24 blocks, learned noise on the pooled
-    # embedding, linear head, Adam(W) 1e-4, batch 32, seed 100 (paper.md §3, §5.2 [I]).
+    # embedding, linear head, Adam(W) 1e-4, batch 32, seed 100 (docs/references.md#dgs-net-defaults [I]).
     "paper": {
         "model": {
             "backbone": "ViT-L-14",

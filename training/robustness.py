@@ -1,7 +1,7 @@
 """Robustness grid: JPEG quality x Gaussian blur x downscale, at one fixed threshold.
 
 The threshold is chosen once, on clean held-out reals (or given), and kept for every condition:
-re-tuning it per degradation inflates robustness (arXiv 2512.21512; ecosystem.md §5). Each image
+re-tuning it per degradation inflates robustness (docs/references.md#metrics-and-thresholds). Each image
 is degraded in the order a sharing pipeline applies: blur, downscale, then JPEG re-encoding; the
 eval transform then resizes it back to the model's input size.
 """

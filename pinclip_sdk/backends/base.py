@@ -1,31 +1,55 @@
 """The protocol every inference backend implements, and the registry that finds them.
 
 A backend executes one bundle artifact: it takes a float32 NCHW batch (the output of the
-preprocessing core) and returns one float32 logit per image. Adding a backend means one module
-here and one entry in `BACKENDS` (design decision 2).
+preprocessing core) and returns one float32 logit per image. Backends and their targets are
+described once, in `pinclip_sdk.targets`: adding a backend is one record there plus its module
+here (docs/design.md#d2-backends-behind-one-protocol).
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
+from pinclip_sdk.cache import cache_dir
+from pinclip_sdk.errors import BackendError, BackendUnavailableError, BundleError, ConfigError
+from pinclip_sdk.targets import (
+    BACKEND_RECORDS,
+    OPENVINO_PRECISION_HINTS,
+    backend_record,
+    check_recorded_options,
+    unknown_backend,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from pinclip_sdk.bundle import Bundle
+    from pinclip_sdk.bundle import Artifact, Bundle
+    from pinclip_sdk.spec import PreprocessSpec
+
+__all__ = [
+    "BACKENDS",
+    "OPENVINO_PRECISION_HINTS",
+    "RECORDABLE_OPTIONS",
+    "Backend",
+    "as_logits",
+    "backend_class",
+    "cache_dir",
+    "check_batch",
+    "check_input_size",
+    "check_recorded_options",
+    "checked_options",
+    "unknown_backend",
+    "static_size",
+    "with_recorded_options",
+]
 
 # backend name -> module defining `BACKEND_CLASS`; imported only when asked for
-BACKENDS: dict[str, str] = {
-    "onnxruntime": "pinclip_sdk.backends.onnxruntime",
-    "openvino": "pinclip_sdk.backends.openvino",
-    "tensorrt": "pinclip_sdk.backends.tensorrt",
+BACKENDS: dict[str, str] = {b.name: b.module for b in BACKEND_RECORDS}
+# backend name -> the load options a bundle may record for its artifacts, with allowed values
+RECORDABLE_OPTIONS: dict[str, dict[str, tuple[Any, ...]]] = {
+    b.name: dict(b.recordable_options) for b in BACKEND_RECORDS
 }
 
 
@@ -42,6 +66,10 @@ class Backend(Protocol):
       streams); the batch pipeline keeps that many batches in flight. Default 1.
     - `load(..., options=...)`: backend-specific settings (e.g. OpenVINO `performance_hint`); the
       Detector passes `options` only when the caller gave some, so `load` may omit the keyword.
+      Backends that take options apply the artifact's recorded `load_options` under the caller's
+      (`with_recorded_options`), so a bundle runs as its export gate ran it by default.
+    - `load_path(path, precision, threads=None, *, options=None, name=None)`: the same load from
+      an artifact file outside a finished bundle (the export gate); see `backends.files.load_file`.
     """
 
     name: str
@@ -69,17 +97,12 @@ class Backend(Protocol):
 
 def backend_class(name: str) -> type[Backend]:
     """The backend class registered as `name`; raises with the closest valid name on a typo."""
-    module_path = BACKENDS.get(name)
-    if module_path is None:
-        close = difflib.get_close_matches(name, BACKENDS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(f"Unknown backend {name!r}. Available: {', '.join(BACKENDS)}.{hint}")
+    record = backend_record(name)
     try:
-        module = importlib.import_module(module_path)
+        module = importlib.import_module(record.module)
     except ImportError as exc:
-        raise BackendUnavailableError(
-            f"backend {name!r} cannot be imported ({exc}); install pinclip-sdk[{name}]"
-        ) from exc
+        why = f"backend {name!r} cannot be imported ({exc}); install {record.extra}"
+        raise BackendUnavailableError(why) from exc
     return module.BACKEND_CLASS
 
 
@@ -90,6 +113,32 @@ def checked_options(backend: str, options: dict[str, Any] | None, known: Iterabl
     if unknown:
         raise ConfigError(f"{backend} backend: unknown options {unknown} (known: {', '.join(sorted(known))})")
     return options
+
+
+def with_recorded_options(artifact: Artifact, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The artifact's recorded `load_options` (what its export gate ran) under the caller's `options`:
+    a key the caller gives wins; an older bundle without recorded options gets just the caller's."""
+    return {**getattr(artifact, "load_options", {}), **(options or {})}
+
+
+def static_size(shape: Iterable[Any]) -> tuple[int, int] | None:
+    """(height, width) of an NCHW input shape whose H and W are fixed integers, else None."""
+    dims = list(shape)
+    if len(dims) != 4 or not all(isinstance(d, int) and d > 0 for d in dims[2:]):
+        return None
+    return int(dims[2]), int(dims[3])
+
+
+def check_input_size(backend: Backend, spec: PreprocessSpec, where: str) -> None:
+    """BundleError when the preprocessing spec's size is not the size the loaded model takes:
+    such a bundle would load and then fail (or mis-score) every image."""
+    input_size = getattr(backend, "input_size", None)
+    model_size = input_size() if input_size is not None else None
+    if model_size is not None and tuple(spec.size) != model_size:
+        raise BundleError(
+            f"{where}: preprocess.size {list(spec.size)} does not match the model input (height, width) "
+            f"{list(model_size)} of {backend.name}"
+        )
 
 
 def check_batch(batch: Any, where: str) -> np.ndarray:
@@ -115,15 +164,3 @@ def as_logits(output: Any, batch_size: int, where: str) -> np.ndarray:
             "expected one logit per image (output shape [N] or [N, 1])"
         )
     return logits
-
-
-def cache_dir(*parts: str) -> Path:
-    """Per-user cache folder of the runtime (backend choices, engines): `$PINCLIP_CACHE_DIR`, else
-    `$XDG_CACHE_HOME/pinclip`, else `~/.cache/pinclip`; created on first use."""
-    root = os.environ.get("PINCLIP_CACHE_DIR")
-    if not root:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        root = str(Path(xdg) / "pinclip") if xdg else str(Path.home() / ".cache" / "pinclip")
-    path = Path(root, *parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

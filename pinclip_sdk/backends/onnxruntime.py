@@ -3,25 +3,36 @@
 CPU by default; the CUDA and TensorRT execution providers are used when the installed
 onnxruntime build offers them (TensorRT EP engines cached under the runtime cache folder).
 Graph optimisation is on (`ORT_ENABLE_ALL`) and intra-op threads are configurable.
-`InferenceSession.run` is thread-safe, so one session serves every caller.
+`InferenceSession.run` is thread-safe, so one session serves every caller. `load` opens a bundle's
+artifact; `load_path` opens a loose ONNX file the same way (the export gate, benchmarks).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch, checked_options
+from pinclip_sdk.backends.base import (
+    as_logits,
+    cache_dir,
+    check_batch,
+    checked_options,
+    static_size,
+    with_recorded_options,
+)
 from pinclip_sdk.errors import BackendError, BackendUnavailableError
+from pinclip_sdk.targets import backend_record
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
 
 logger = logging.getLogger(__name__)
-EXTRA = "pinclip-sdk[onnxruntime]"
+EXTRA = backend_record("onnxruntime").extra
+OPTIONS = ("providers", "inter_op_threads", "allow_spinning")
 # preference order; only providers the installed build offers are used
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -34,7 +45,7 @@ def _import_ort() -> Any:
     return onnxruntime
 
 
-def _providers(ort: Any, requested: list[str] | None, model_key: str) -> list[Any]:
+def _providers(ort: Any, requested: list[str] | None, path: Path, model_key: str | None) -> list[Any]:
     available = ort.get_available_providers()
     if requested is not None:
         missing = [p for p in requested if p not in available]
@@ -49,6 +60,10 @@ def _providers(ort: Any, requested: list[str] | None, model_key: str) -> list[An
     providers: list[Any] = []
     for name in names:
         if name == "TensorrtExecutionProvider":
+            if model_key is None:
+                from pinclip_sdk.hashing import sha256_file
+
+                model_key = sha256_file(path)[:16]
             engines = cache_dir("ort-trt", model_key)
             providers.append((name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines)}))
         else:
@@ -92,10 +107,37 @@ class OnnxRuntimeBackend:
         *,
         options: dict[str, Any] | None = None,
     ) -> OnnxRuntimeBackend:
-        ort = _import_ort()
-        options = checked_options("onnxruntime", options, {"providers", "inter_op_threads", "allow_spinning"})
+        """Open the bundle's `onnxruntime-<precision>` artifact (hash-verified) with its recorded
+        `load_options` under the caller's `options`."""
+        checked_options("onnxruntime", options, OPTIONS)
         artifact = bundle.find("onnxruntime", precision)
         path = bundle.verified_path(artifact)
+        return cls.load_path(
+            path,
+            precision,
+            threads,
+            options=with_recorded_options(artifact, options),
+            name=artifact.name,
+            model_key=artifact.files[0].sha256[:16],
+        )
+
+    @classmethod
+    def load_path(
+        cls,
+        path: str | Path,
+        precision: str,
+        threads: int | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        name: str | None = None,
+        model_key: str | None = None,
+    ) -> OnnxRuntimeBackend:
+        """Open an ONNX file exactly as `load` opens a bundle artifact; `model_key` names its
+        TensorRT EP engine cache (default: the file's sha256)."""
+        ort = _import_ort()
+        options = checked_options("onnxruntime", options, OPTIONS)
+        path = Path(path)
+        name = name or f"onnxruntime-{precision}"
         session_options = ort.SessionOptions()
         session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
@@ -105,7 +147,7 @@ class OnnxRuntimeBackend:
         if "allow_spinning" in options:  # off: idle intra-op threads sleep (shared or busy CPUs)
             spinning = "1" if options["allow_spinning"] else "0"
             session_options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
-        providers = _providers(ort, options.get("providers"), artifact.files[0].sha256[:16])
+        providers = _providers(ort, options.get("providers"), path, model_key)
         start = time.perf_counter()
         try:
             session = ort.InferenceSession(str(path), sess_options=session_options, providers=providers)
@@ -113,12 +155,12 @@ class OnnxRuntimeBackend:
             raise BackendError(f"onnxruntime could not load {path}: {exc}") from exc
         logger.info(
             "onnxruntime loaded %s (%s) in %.2fs with %s",
-            artifact.name,
+            name,
             precision,
             time.perf_counter() - start,
             session.get_providers(),
         )
-        return cls(session, artifact.name, precision, threads)
+        return cls(session, name, precision, threads)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         batch = check_batch(batch, f"onnxruntime/{self._artifact}")
@@ -130,6 +172,10 @@ class OnnxRuntimeBackend:
         except Exception as exc:
             raise BackendError(f"onnxruntime/{self._artifact}: inference failed: {exc}") from exc
         return as_logits(output, batch.shape[0], f"onnxruntime/{self._artifact}")
+
+    def input_size(self) -> tuple[int, int] | None:
+        """(height, width) the graph's input fixes, or None where it leaves them dynamic."""
+        return static_size(self._session.get_inputs()[0].shape)
 
     def info(self) -> dict[str, Any]:
         import onnxruntime

@@ -1,10 +1,16 @@
 """OpenVINO backend: runs a bundle's `openvino-{fp32,int8}` IR on the CPU (or another OV device).
 
-Settings follow OpenVINO's guidance (deploy.md §2): a `PERFORMANCE_HINT` (LATENCY for one image
+Settings follow OpenVINO's guidance (docs/references.md#openvino): a `PERFORMANCE_HINT` (LATENCY for one image
 at a time, THROUGHPUT for batch pipelines: OpenVINO then picks the number of streams) rather than
 low-level knobs, plus `INFERENCE_NUM_THREADS`. `infer` is thread-safe: it borrows one of a pool of
 infer requests (as many as OpenVINO's `OPTIMAL_NUMBER_OF_INFER_REQUESTS`), so the pipeline can keep
 that many batches in flight (`concurrency`), which is how throughput mode fills every stream.
+
+Inference precision: an FP32 IR runs with `INFERENCE_PRECISION_HINT=f32` (CPUs with AMX or
+AVX512-BF16 would otherwise run it in bf16). Bundles record the hint their export gate ran with
+(`load_options.inference_precision_hint`, f32 for both IRs since export records it; see
+`pinclip_sdk.export.artifacts.LOAD_OPTIONS`) and `load` applies it unless the caller gives another;
+an INT8 IR of an older bundle without the record runs with the plugin's default.
 
 OpenVINO's telemetry is kept off: import openvino through `import_openvino`, never directly.
 """
@@ -16,19 +22,30 @@ import logging
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, cache_dir, check_batch, checked_options
+from pinclip_sdk.backends.base import (
+    OPENVINO_PRECISION_HINTS,
+    as_logits,
+    cache_dir,
+    check_batch,
+    checked_options,
+    static_size,
+    with_recorded_options,
+)
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
+from pinclip_sdk.targets import backend_record
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
 
 logger = logging.getLogger(__name__)
-EXTRA = "pinclip-sdk[openvino]"
+EXTRA = backend_record("openvino").extra
 HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
+OPTIONS = ("performance_hint", "device", "model_cache", "inference_precision_hint")
 # How long close() waits for inference requests still running before it releases the model.
 CLOSE_WAIT_S = 30.0
 
@@ -89,15 +106,29 @@ def _import_ov() -> Any:
         raise BackendUnavailableError(f"openvino is not installed ({exc}); install {EXTRA}") from exc
 
 
-def _compile_config(precision: str, threads: int | None, hint: str, model_cache: bool) -> dict[str, str]:
+def _precision_hint(precision: str, options: dict[str, Any]) -> str | None:
+    """The `INFERENCE_PRECISION_HINT` to compile with: the option (recorded or given), else f32 for
+    an FP32 IR (AMX/AVX512-BF16 CPUs would otherwise run it in bf16), else the plugin's default."""
+    hint = options.get("inference_precision_hint")
+    if hint is None:
+        return "f32" if precision == "fp32" else None
+    if hint not in OPENVINO_PRECISION_HINTS:
+        raise ConfigError(
+            f"openvino inference_precision_hint {hint!r:.40} is not one of {OPENVINO_PRECISION_HINTS}"
+        )
+    return str(hint)
+
+
+def _compile_config(
+    precision_hint: str | None, threads: int | None, hint: str, model_cache: bool
+) -> dict[str, str]:
     config = {"PERFORMANCE_HINT": hint}
     if model_cache:  # OpenVINO keys its compiled-model cache by model, device and config
         config["CACHE_DIR"] = str(cache_dir("openvino"))
     if threads:
         config["INFERENCE_NUM_THREADS"] = str(int(threads))
-    if precision == "fp32":
-        # CPUs with AMX/AVX512-BF16 would otherwise run an FP32 IR in bf16 and miss the parity gate.
-        config["INFERENCE_PRECISION_HINT"] = "f32"
+    if precision_hint is not None:
+        config["INFERENCE_PRECISION_HINT"] = precision_hint
     return config
 
 
@@ -114,15 +145,24 @@ class OpenVINOBackend:
 
     Options (`Detector(..., backend_options=...)`): `performance_hint` (LATENCY, THROUGHPUT),
     `device` (default CPU), `model_cache` (default True: compiled models cached under the runtime
-    cache folder, `openvino/`, so later loads skip compilation).
+    cache folder, `openvino/`, so later loads skip compilation), `inference_precision_hint` (f32,
+    bf16, f16; default: what the bundle recorded, else f32 for FP32 IRs).
     """
 
     name = "openvino"
 
     def __init__(
-        self, compiled: Any, artifact_name: str, precision: str, threads: int | None, hint: str, device: str
+        self,
+        compiled: Any,
+        artifact_name: str,
+        precision: str,
+        threads: int | None,
+        hint: str,
+        device: str,
+        precision_hint: str | None = None,
     ) -> None:
         self._compiled = compiled
+        self._precision_hint = precision_hint
         self._device = device
         self._artifact = artifact_name
         self._precision = precision
@@ -155,29 +195,49 @@ class OpenVINOBackend:
         *,
         options: dict[str, Any] | None = None,
     ) -> OpenVINOBackend:
+        """Compile the bundle's `openvino-<precision>` IR (hash-verified) with its recorded
+        `load_options` under the caller's `options`."""
+        checked_options("openvino", options, OPTIONS)
+        artifact = bundle.find("openvino", precision)
+        path = bundle.verified_path(artifact)
+        options = with_recorded_options(artifact, options)
+        return cls.load_path(path, precision, threads, options=options, name=artifact.name)
+
+    @classmethod
+    def load_path(
+        cls,
+        path: str | Path,
+        precision: str,
+        threads: int | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        name: str | None = None,
+    ) -> OpenVINOBackend:
+        """Compile an IR `.xml` (its `.bin` next to it) exactly as `load` compiles a bundle artifact."""
         ov = _import_ov()
-        options = checked_options("openvino", options, {"performance_hint", "device", "model_cache"})
+        options = checked_options("openvino", options, OPTIONS)
         hint = str(options.get("performance_hint", "LATENCY")).upper()
         if hint not in HINTS:
             raise ConfigError(f"openvino performance_hint {hint!r} is not one of {HINTS}")
-        artifact = bundle.find("openvino", precision)
-        path = bundle.verified_path(artifact)
+        precision_hint = _precision_hint(precision, options)
+        name = name or f"openvino-{precision}"
         start = time.perf_counter()
         device = str(options.get("device", "CPU"))
+        config = _compile_config(precision_hint, threads, hint, bool(options.get("model_cache", True)))
         try:
             core = ov.Core()
             model = core.read_model(str(path))
             _make_batch_dynamic(model)
-            config = _compile_config(precision, threads, hint, bool(options.get("model_cache", True)))
             compiled = core.compile_model(model, device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise BackendError(f"openvino could not load {path} on {device}: {exc}") from exc
-        backend = cls(compiled, artifact.name, precision, threads, hint, device)
+        backend = cls(compiled, name, precision, threads, hint, device, precision_hint)
         logger.info(
-            "openvino compiled %s (%s, %s, %d infer requests) in %.2fs",
-            artifact.name,
+            "openvino compiled %s (%s, %s, precision hint %s, %d infer requests) in %.2fs",
+            name,
             precision,
             hint,
+            precision_hint or "default",
             backend.concurrency,
             time.perf_counter() - start,
         )
@@ -212,6 +272,13 @@ class OpenVINOBackend:
                 self._free.append(request)
             self._ready.notify_all()
 
+    def input_size(self) -> tuple[int, int] | None:
+        """(height, width) the IR's input fixes, or None where it leaves them dynamic."""
+        shape = self._compiled.inputs[0].get_partial_shape()
+        if shape.rank.is_dynamic:
+            return None
+        return static_size([d.get_length() if d.is_static else None for d in shape])
+
     def info(self) -> dict[str, Any]:
         openvino = import_openvino()
         try:
@@ -224,6 +291,7 @@ class OpenVINOBackend:
             "artifact": self._artifact,
             "device": self._device,
             "performance_hint": self._hint,
+            "inference_precision_hint": self._precision_hint or "plugin default",
             "streams": streams,
             "infer_requests": self.concurrency,
             "library": f"openvino {openvino.__version__}",

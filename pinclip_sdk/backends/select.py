@@ -3,8 +3,9 @@
 `auto` prefers TensorRT when its `probe()` says it can run (an NVIDIA GPU) and the bundle has a
 TensorRT artifact. Otherwise it times the bundle's OpenVINO and onnxruntime artifacts (INT8 when
 present) on this machine with a short probe and keeps the faster; the result is cached on disk
-under a key of machine, artifact hashes, library versions and thread count, so the probe runs once
-per machine and bundle. `Choice.reason` says what was picked and why (`Detector.info()`).
+under a key of everything the timing depends on (machine, artifact hashes and load options, the
+preprocessing spec, library versions, threads and backend options), so the probe runs once per
+machine and bundle. `Choice.reason` says what was picked and why (`Detector.info()`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,19 +32,16 @@ from pinclip_sdk.errors import (
     ConfigError,
     PinclipError,
 )
+from pinclip_sdk.targets import PRECISIONS, backend_record, backends_on, precision_order
+from pinclip_sdk.versions import distribution_version
 
 if TYPE_CHECKING:
     from pinclip_sdk.bundle import Bundle
 
 logger = logging.getLogger(__name__)
-PRECISIONS = ("fp32", "fp16", "int8")
-# precision tried first for `precision="auto"`: FP16 on TensorRT (deploy.md §0.4), INT8 on CPUs
-PRECISION_ORDER = {
-    "tensorrt": ("fp16", "int8", "fp32"),
-    "onnxruntime": ("int8", "fp32", "fp16"),
-    "openvino": ("int8", "fp32", "fp16"),
-}
-CPU_CANDIDATES = ("openvino", "onnxruntime")
+# backend -> the precisions "auto" tries, in order (`pinclip_sdk.targets.TARGETS`)
+PRECISION_ORDER = {name: precision_order(name) for name in BACKENDS}
+CPU_CANDIDATES = backends_on("cpu")  # timed against each other when no TensorRT GPU is found
 CACHE_FILE = "backend-choice.json"
 PROBE_SECONDS = 0.6
 _cache_lock = threading.Lock()
@@ -237,23 +234,26 @@ def machine_fingerprint() -> dict[str, Any]:
     return {"cpu": cpu, "cores": cores, "arch": platform.machine(), "system": platform.system()}
 
 
-def _library_version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
 def _cache_key(bundle: Bundle, candidates: list[tuple[str, str]], threads: int | None, options: dict) -> str:
-    hashes = sorted(bundle.find(n, p).files[0].sha256 for n, p in candidates)
+    """Everything the timed choice depends on: the machine, each candidate's files (by hash), the
+    load options it records and the caller gives, the preprocessing spec (it sets the input size),
+    threads, and the versions of the SDK and of each candidate's library."""
+    artifacts = {f"{n}-{p}": bundle.find(n, p) for n, p in candidates}
     payload = {
         "machine": machine_fingerprint(),
-        "artifacts": hashes,
-        "versions": {d: _library_version(d) for d in ("onnxruntime", "openvino")},
+        "artifacts": {k: sorted(f.sha256 for f in a.files) for k, a in artifacts.items()},
+        "load_options": {k: a.load_options for k, a in artifacts.items()},
+        "preprocess": bundle.manifest.preprocess.to_dict(),
+        "versions": _versions([n for n, _ in candidates]),
         "threads": threads,
         "options": {n: options.get(n) for n, _ in candidates},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _versions(backends: list[str]) -> dict[str, str]:
+    libraries = ["pinclip-sdk", *(backend_record(name).library for name in backends)]
+    return {library: distribution_version(library) or "absent" for library in libraries}
 
 
 def _read_cache() -> dict[str, Any]:

@@ -4,7 +4,7 @@ The engine is built on this GPU from the bundle's TensorRT-ready ONNX on first u
 (`pinclip_sdk.tensorrt_engine`); later loads deserialize the cached plan in seconds. Device
 memory is managed with cuda-python (no torch, no pycuda): one input and one output buffer sized
 for the profile's max batch, pinned host staging buffers, and one CUDA stream, all owned by the
-backend, kept alive while the engine may use them and freed in `close()` (style guide 27).
+backend, alive while the engine may use them, freed in `close()` (docs/design.md#s27-native-buffer-lifetime).
 One execution context serves every caller under a lock, so `infer` is thread-safe; the GPU
 executes one batch at a time anyway, and the batch pipeline overlaps decoding with it.
 """
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pinclip_sdk.backends.base import as_logits, check_batch, checked_options
+from pinclip_sdk.backends.base import as_logits, check_batch, checked_options, static_size
 from pinclip_sdk.cuda_runtime import import_cuda_runtime
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 from pinclip_sdk.tensorrt_engine import (
@@ -262,6 +262,10 @@ class TensorRTBackend:
             buffers.synchronize()
             output = host_out.view(self._output_dtype).astype(np.float32)
         return output.reshape(padded, -1)[:count, 0]
+
+    def input_size(self) -> tuple[int, int] | None:
+        """(height, width) of the engine's input (its per-image shape is fixed at build)."""
+        return static_size((1, *self._image_shape))
 
     def info(self) -> dict[str, Any]:
         return dict(self._info)

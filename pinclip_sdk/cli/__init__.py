@@ -4,7 +4,7 @@ Each command lives in its own module, registered below by dotted path and import
 the parser is built. A command module defines `configure(parser)` and `run(args) -> int`, and
 its docstring's first line is the command's help. Command modules must not import torch, the
 training or the export packages at module level: `pinclip detect` has to work on an appliance
-with only the runtime installed (design decision 9).
+with only the runtime installed (docs/design.md#d9-dependencies-point-one-way).
 
 Exit codes: 0 success, 1 failure, 2 usage error.
 """

@@ -1,4 +1,4 @@
-"""`_core.pyi` matches the compiled module: same names, same parameters (style guide 21)."""
+"""`_core.pyi` matches the compiled module's names and parameters (docs/design.md#s21-packaging-and-stub)."""
 
 from __future__ import annotations
 

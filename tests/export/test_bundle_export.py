@@ -93,3 +93,25 @@ def test_schema_rejects_a_broken_manifest(full_bundle: Path) -> None:
     data["artifacts"][0]["precision"] = "int4"
     with pytest.raises(BundleError, match="does not match schema"):
         validate_manifest(data)
+
+
+@pytest.mark.parametrize(
+    ("artifact", "options"),
+    [
+        ("openvino-int8", {"device": "GPU"}),
+        ("openvino-int8", {"inference_precision_hint": "f64"}),
+        ("onnxruntime-int8", {"providers": ["CPUExecutionProvider"]}),
+    ],
+)
+def test_schema_allows_only_recordable_load_options(
+    full_bundle: Path, artifact: str, options: dict[str, object]
+) -> None:
+    from pinclip_sdk.errors import BundleError
+
+    data = json.loads((full_bundle / "manifest.json").read_text())
+    recorded = {a["name"]: a["load_options"] for a in data["artifacts"]}
+    assert recorded["openvino-int8"] == recorded["openvino-fp32"] == {"inference_precision_hint": "f32"}
+    assert all(not v for k, v in recorded.items() if not k.startswith("openvino"))
+    next(a for a in data["artifacts"] if a["name"] == artifact)["load_options"] = options
+    with pytest.raises(BundleError, match="does not match schema"):
+        validate_manifest(data)

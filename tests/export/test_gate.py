@@ -1,4 +1,5 @@
-"""The gate catches a perturbed artifact and names it with its numbers."""
+"""The gate catches a perturbed artifact and names it with its numbers; it runs artifacts through the
+runtime's backend classes and refuses unknown backends."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
+from pinclip_sdk.backends.onnxruntime import OnnxRuntimeBackend
+from pinclip_sdk.backends.openvino import OpenVINOBackend
+from pinclip_sdk.bundle import Bundle
 from pinclip_sdk.errors import ConfigError, GateFailedError
 from pinclip_sdk.export.gate import GateConfig, artifact_metrics, gate_failures, raise_on_failure, run_gate
-from pinclip_sdk.export.runners import open_file
+from pinclip_sdk.export.gate_artifacts import close_all, open_gate_artifact, open_gate_file
 
 
 def _perturb(source: Path, target: Path, scale: float) -> Path:
@@ -26,7 +30,6 @@ def _perturb(source: Path, target: Path, scale: float) -> Path:
 
 @pytest.fixture(scope="module")
 def gate_inputs(full_bundle: Path) -> tuple[np.ndarray, np.ndarray]:
-    from pinclip_sdk.bundle import Bundle
     from pinclip_sdk.export.gate_data import build_gate_set
 
     bundle = Bundle.load(full_bundle)
@@ -41,13 +44,18 @@ def test_perturbed_artifact_fails_the_gate(
 ) -> None:
     inputs, labels = gate_inputs
     fp32 = full_bundle / "onnxruntime" / "detector.fp32.onnx"
-    reference = open_file("onnxruntime-fp32", fp32, "onnxruntime", "fp32")
-    intact = open_file(
+    reference = open_gate_file("onnxruntime-fp32", fp32, "onnxruntime", "fp32")
+    intact = open_gate_file(
         "onnxruntime-int8", full_bundle / "onnxruntime" / "detector.int8.onnx", "onnxruntime", "int8"
     )
-    broken = open_file("broken-int8", _perturb(fp32, tmp_path / "broken.onnx", -3.0), "onnxruntime", "int8")
+    broken = open_gate_file(
+        "broken-int8", _perturb(fp32, tmp_path / "broken.onnx", -3.0), "onnxruntime", "int8"
+    )
     config = GateConfig(latency_repeats=1)
-    result = run_gate([intact, broken], reference, inputs, labels, 0.5, config)
+    try:
+        result = run_gate([intact, broken], reference, inputs, labels, 0.5, config)
+    finally:
+        close_all([reference, intact, broken])
     assert result["artifacts"]["onnxruntime-int8"]["passed"]
     failed = result["artifacts"]["broken-int8"]
     assert not failed["passed"]
@@ -82,3 +90,46 @@ def test_failure_rules() -> None:
 def test_gate_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="int8_min_agreement must be a fraction"):
         GateConfig(int8_min_agreement=99.0)
+
+
+def test_gate_runs_the_runtime_backends_with_the_recorded_options(full_bundle: Path) -> None:
+    bundle = Bundle.load(full_bundle)
+    ov_int8 = bundle.find("openvino", "int8")
+    assert ov_int8.load_options == {"inference_precision_hint": "f32"}
+    opened = [open_gate_artifact(bundle, a) for a in bundle.artifacts]
+    try:
+        by_name = {g.name: g for g in opened}
+        assert isinstance(by_name["onnxruntime-int8"].runner, OnnxRuntimeBackend)
+        assert isinstance(by_name["openvino-int8"].runner, OpenVINOBackend)
+        assert by_name["openvino-int8"].runner.info()["inference_precision_hint"] == "f32"
+        assert "inference precision f32" in by_name["openvino-int8"].evaluated_with
+        for name in ("tensorrt-fp16", "tensorrt-int8"):  # no TensorRT here: said, not silent
+            assert isinstance(by_name[name].runner, OnnxRuntimeBackend)
+            assert "TensorRT ONNX graph" in by_name[name].evaluated_with
+            assert "CPUExecutionProvider" in by_name[name].evaluated_with
+    finally:
+        close_all(opened)
+
+
+def test_report_records_backend_options_and_evaluation(full_bundle: Path) -> None:
+    import json
+
+    report = json.loads((full_bundle / "report.json").read_text())
+    artifacts = report["gate"]["artifacts"]
+    manifest = Bundle.load(full_bundle)
+    for name, result in artifacts.items():
+        artifact = next(a for a in manifest.artifacts if a.name == name)
+        assert result["backend"] == artifact.backend
+        assert result["load_options"] == artifact.load_options
+        assert result["evaluated_with"]
+    assert artifacts["openvino-fp32"]["load_options"] == {"inference_precision_hint": "f32"}
+    assert artifacts["onnxruntime-int8"]["evaluated_with"].startswith("onnxruntime ")
+    assert "TensorRT ONNX graph" in artifacts["tensorrt-int8"]["evaluated_with"]
+    assert "inference_precision_hint=f32" in (full_bundle / "report.md").read_text()
+    assert manifest.manifest.metrics["gate"]["openvino-int8"]["evaluated_with"].startswith("openvino ")
+
+
+def test_unknown_backend_is_an_error_not_a_fallback(full_bundle: Path) -> None:
+    fp32 = full_bundle / "onnxruntime" / "detector.fp32.onnx"
+    with pytest.raises(ConfigError, match="Unknown backend 'onnxrt'.*Did you mean 'onnxruntime'"):
+        open_gate_file("x", fp32, "onnxrt", "fp32")

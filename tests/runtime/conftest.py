@@ -46,9 +46,12 @@ def _torch_model(seed: int = 0):
 
 def _export(model, root: Path) -> dict[str, list[Path]]:
     import onnx
-    import openvino as ov
     import torch
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
+
+    from pinclip_sdk.backends.openvino import import_openvino
+
+    ov = import_openvino()  # telemetry off, as the runtime imports it
 
     onnx_path = root / "onnxruntime-fp32" / "detector.onnx"
     onnx_path.parent.mkdir(parents=True)

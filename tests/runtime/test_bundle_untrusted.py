@@ -65,6 +65,33 @@ def test_writer_bundle_loads_and_round_trips(bundle: Path) -> None:
     assert Manifest.from_dict(json.loads(json.dumps(loaded.manifest.to_dict()))) == loaded.manifest
 
 
+def test_load_options_round_trip_and_default_to_none(bundle: Path) -> None:
+    data = _manifest(bundle)
+    assert [a["load_options"] for a in data["artifacts"]] == [{}, {}]  # the writer records them
+    for artifact in data["artifacts"]:
+        del artifact["load_options"]  # as in bundles written before the field
+    _write(bundle, data)
+    assert [a.load_options for a in Bundle.load(bundle).artifacts] == [{}, {}]
+    data["artifacts"][1]["load_options"] = {"inference_precision_hint": "f32"}
+    _write(bundle, data)
+    loaded = Bundle.load(bundle)
+    assert loaded.find("openvino").load_options == {"inference_precision_hint": "f32"}
+    assert Manifest.from_dict(json.loads(json.dumps(loaded.manifest.to_dict()))) == loaded.manifest
+
+
+def test_writer_refuses_options_a_bundle_may_not_record(tmp_path: Path) -> None:
+    writer = BundleWriter(tmp_path / "w.pinclip")
+    (writer.root / "m.onnx").write_bytes(b"onnx")
+    with pytest.raises(BundleError, match=r"artifact 'onnxruntime-fp32': load_options: .*\['providers'\]"):
+        writer.add_artifact(
+            "onnxruntime-fp32", "onnxruntime", "fp32", ["m.onnx"], load_options={"providers": []}
+        )
+    with pytest.raises(BundleError, match="Unknown backend 'onnx'"):
+        writer.add_artifact("onnx-fp32", "onnx", "fp32", ["m.onnx"])
+    artifact = writer.add_artifact("openvino-fp32", "openvino", "fp32", ["m.onnx"], load_options={})
+    assert artifact.load_options == {}
+
+
 def test_symlinked_artifact_file_outside_is_refused_even_with_matching_hash(bundle: Path) -> None:
     target = _outside_copy(bundle, MAIN)
     (bundle / MAIN).unlink()
@@ -168,6 +195,26 @@ MALFORMED = [
     (_set("artifacts", 0, "files", value=[None]), r"artifacts\[0\]\.files\[0\]"),
     (_set("artifacts", 0, "name", value=None), r"artifacts\[0\]\.name"),
     (_set("artifacts", 0, "meta", value=[]), r"artifacts\[0\]\.meta"),
+    (_set("artifacts", 0, "backend", value="onnxrt"), r"artifacts\[0\]\.backend.*'onnxrt'"),
+    (_set("artifacts", 1, "load_options", value={1: "x"}), r"artifacts\[1\]\.load_options.*\['1'\]"),
+    (_set("artifacts", 0, "backend", value=None), r"artifacts\[0\]\.backend"),
+    (_set("artifacts", 0, "load_options", value=[]), r"artifacts\[0\]\.load_options: must be an object"),
+    (
+        _set("artifacts", 0, "load_options", value={"providers": ["CUDAExecutionProvider"]}),
+        r"artifacts\[0\]\.load_options: onnxruntime artifacts cannot record .*\['providers'\]",
+    ),
+    (
+        _set("artifacts", 1, "load_options", value={"device": "GPU"}),
+        r"artifacts\[1\]\.load_options: openvino .*\['device'\] \(recordable: inference_precision_hint",
+    ),
+    (
+        _set("artifacts", 1, "load_options", value={"inference_precision_hint": "f64"}),
+        r"artifacts\[1\]\.load_options: openvino option inference_precision_hint must be one of",
+    ),
+    (
+        _set("artifacts", 1, "load_options", value={"inference_precision_hint": ["f32"]}),
+        r"artifacts\[1\]\.load_options",
+    ),
     (_set("artifacts", 0, "extra", value=1), r"artifacts\[0\].*unknown keys"),
     (_duplicate_artifact, r"artifacts\[1\]\.name.*twice"),
     (_set("artifacts", value={}), "artifacts"),
@@ -266,3 +313,18 @@ def test_detector_refuses_a_symlinked_artifact(tiny_bundle: Path, tmp_path: Path
     (copy / MAIN).symlink_to(outside)
     with pytest.raises(BundleError, match="outside the bundle"):
         Detector(copy, "onnxruntime", precision="fp32")
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_spec_size_that_is_not_the_model_input_is_refused_at_load(
+    tiny_bundle: Path, tmp_path: Path, backend: str
+) -> None:
+    root = shutil.copytree(tiny_bundle, tmp_path / "resized.pinclip")
+    data = _manifest(root)
+    height, width = data["preprocess"]["size"]
+    data["preprocess"]["size"] = [height + 8, width]  # a valid spec, but not what the model takes
+    _write(root, data)
+    with pytest.raises(BundleError, match=r"preprocess\.size \[\d+, \d+\] does not match the model input"):
+        Detector(root, backend)
+    with Detector(tiny_bundle, backend) as detector:  # the untouched bundle loads
+        assert detector.backend.input_size() == (height, width)

@@ -7,7 +7,7 @@ crop and horizontal flip, then normalise with the backbone's mean/std. Every ran
 torch RNG, which DataLoader seeds per worker, so a seeded run is reproducible.
 
 Eval: `pinclip_sdk.preprocess.Preprocessor`, the C++ core that is bit-identical to open_clip's eval
-transform and is what the deployed runtime runs (design decision 1).
+transform and is what the deployed runtime runs (docs/design.md#d1-one-preprocessing-truth).
 """
 
 from __future__ import annotations

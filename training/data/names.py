@@ -1,4 +1,4 @@
-"""Folder names of the public benchmarks, as they are on disk (ecosystem.md §3)."""
+"""Folder names of the public benchmarks, as they are on disk (docs/references.md#dataset-layouts)."""
 
 from __future__ import annotations
 
