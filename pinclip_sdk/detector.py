@@ -29,9 +29,9 @@ import numpy as np
 
 from pinclip_sdk.backends.base import Backend, check_input_size
 from pinclip_sdk.backends.select import choose_backend
+from pinclip_sdk.batching import FrameStream, Prepared, run_batches
 from pinclip_sdk.bundle import Bundle
 from pinclip_sdk.errors import BackendError, BundleError, ConfigError, InvalidImageError, PinclipError
-from pinclip_sdk.pipeline import FrameStream, Prepared, run_batches
 from pinclip_sdk.prediction import DecisionRule, Prediction, sigmoid
 
 logger = logging.getLogger(__name__)
@@ -141,8 +141,13 @@ class Detector:
         call = functools.partial(self.predict, x, channel_order=channel_order)
         return await asyncio.get_running_loop().run_in_executor(None, call)
 
-    def _prepare(self, x: Any, channel_order: str, *, raise_errors: bool = False) -> Prepared:
-        """Decode (for encoded inputs) and preprocess one item, timing both stages."""
+    def _prepare(
+        self, x: Any, channel_order: str, out: np.ndarray | None = None, *, raise_errors: bool = False
+    ) -> Prepared:
+        """Decode (for encoded inputs) and preprocess one item, timing both stages.
+
+        With `out` (a `[1, 3, H, W]` slot of a batch array) the pixels are written there in place.
+        """
         from pinclip_sdk.preprocess import load_image
 
         prepared = Prepared(describe_input(x))
@@ -156,7 +161,7 @@ class Detector:
                     max_pixels=self.preprocessor.max_pixels,
                 )
             decoded = time.perf_counter()
-            prepared.pixels = self.preprocessor(x, channel_order=channel_order)
+            prepared.pixels = self.preprocessor.batch([x], out, channel_order=channel_order)[0]
             prepared.timings["decode"] = (decoded - start) * 1000.0
             prepared.timings["preprocess"] = (time.perf_counter() - decoded) * 1000.0
         except PinclipError as exc:
@@ -168,6 +173,10 @@ class Detector:
                 raise InvalidImageError(f"{prepared.source}: cannot use this input ({exc})") from exc
             prepared.error = f"{type(exc).__name__}: {exc}"
         return prepared
+
+    def _new_batch(self, n: int) -> np.ndarray:
+        height, width = self.preprocessor.spec.size
+        return np.empty((n, 3, height, width), self.preprocessor.dtype)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         backend = self._backend
@@ -212,8 +221,9 @@ class Detector:
     ) -> Iterator[Prediction]:
         results = run_batches(
             items,
-            lambda item: self._prepare(item, channel_order),
+            lambda item, slot: self._prepare(item, channel_order, slot),
             self._infer,
+            self._new_batch,
             batch_size=batch_size,
             workers=self.preprocess_workers,
             inflight=max(1, int(getattr(self._backend, "concurrency", 1))),

@@ -192,3 +192,32 @@ def test_abandoned_stream_stops_its_reader(detector, images):
     before = len(pulled)
     time.sleep(0.2)
     assert len(pulled) == before
+
+
+def test_batch_slots_are_filled_in_place(tiny_bundle, images, sequential):
+    # The backend receives the very array the items were preprocessed into (no stacking copy);
+    # only a batch with a failed item is compacted, and its scores still line up with the inputs.
+    with Detector(tiny_bundle, "onnxruntime", precision="fp32") as detector:
+        allocated: list[np.ndarray] = []
+        received: list[np.ndarray] = []
+        new_batch, infer = detector._new_batch, detector.backend.infer
+
+        def tracking_new_batch(n):
+            allocated.append(new_batch(n))
+            return allocated[-1]
+
+        def tracking_infer(batch):
+            received.append(batch)
+            return infer(batch)
+
+        detector._new_batch = tracking_new_batch
+        detector.backend.infer = tracking_infer
+        items = [images[0], images[1], images[2], b"garbage", images[3], images[4]]
+        results = detector.predict_batch(items, batch_size=3)
+    assert len(allocated) == len(received) == 2
+    assert received[0].base is allocated[0] or received[0] is allocated[0]
+    assert not np.shares_memory(received[1], allocated[1])
+    assert len(received[1]) == 2
+    assert [r.label == "error" for r in results] == [False, False, False, True, False, False]
+    expected = [sequential[0], sequential[1], sequential[2], sequential[3], sequential[4]]
+    np.testing.assert_allclose([r.logit for r in results if r.error is None], expected, atol=1e-5)

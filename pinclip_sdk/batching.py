@@ -2,8 +2,9 @@
 
 `run_batches` keeps a small thread pool decoding and preprocessing the next items (Pillow and the
 C++ core release the GIL) while the backend runs the current batch, so on a busy accelerator the
-preprocessing cost is hidden. Results come back in input order; an item that fails to decode is
-passed through as a failed `Prepared` and never stops the batch.
+preprocessing cost is hidden. Each item is preprocessed straight into its slot of the batch array
+the backend receives (no stacking copy). Results come back in input order; an item that fails to
+decode is passed through as a failed `Prepared` and never stops the batch.
 
 `FrameStream` serves cameras: a reader thread pulls frames into a bounded queue; when inference
 falls behind, `drop_oldest` discards the stalest frame (live video wants the newest) and `block`
@@ -47,8 +48,9 @@ def _timed_infer(infer: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -
 
 def run_batches(
     items: Iterable[Any],
-    prepare: Callable[[Any], Prepared],
+    prepare: Callable[[Any, np.ndarray], Prepared],
     infer: Callable[[np.ndarray], np.ndarray],
+    allocate: Callable[[int], np.ndarray],
     *,
     batch_size: int = 8,
     workers: int = 2,
@@ -56,36 +58,45 @@ def run_batches(
 ) -> Iterator[tuple[Prepared, float | None, float, str | None]]:
     """Yield `(prepared, logit, inference_ms, error)` per item, in input order.
 
-    `workers` threads run `prepare` up to `batch_size * (inflight + 2)` items ahead; up to
-    `inflight` batches run `infer` concurrently (one more waits, queued, so the engine never idles
-    while results are handed out). A failing batch marks each of its items with the error.
+    `allocate(n)` returns an empty `[n, 3, H, W]` batch array; `prepare(item, slot)` fills `slot`
+    (that item's `[1, 3, H, W]` view of it) and returns the `Prepared`. `workers` threads run
+    `prepare` up to `batch_size * (inflight + 2)` items ahead; up to `inflight` batches run `infer`
+    concurrently (one more waits, queued, so the engine never idles while results are handed out).
+    A batch with failed items is compacted (the only copy); a failing batch marks each of its items
+    with the error.
     """
     window = batch_size * (inflight + 2)
     source = iter(items)
     preparing: collections.deque[Future[Prepared]] = collections.deque()
+    buffers: collections.deque[np.ndarray] = collections.deque()
+    submitted = 0
     batches: collections.deque[tuple[list[Prepared], Future | None]] = collections.deque()
     prep_pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="pinclip-prep")
     infer_pool = ThreadPoolExecutor(max(1, inflight), thread_name_prefix="pinclip-infer")
     exhausted = False
 
     def refill() -> None:
-        nonlocal exhausted
+        nonlocal exhausted, submitted
         while not exhausted and len(preparing) < window:
             try:
                 item = next(source)
             except StopIteration:
                 exhausted = True
                 return
-            preparing.append(prep_pool.submit(prepare, item))
+            slot = submitted % batch_size
+            if slot == 0:
+                buffers.append(allocate(batch_size))
+            preparing.append(prep_pool.submit(prepare, item, buffers[-1][slot : slot + 1]))
+            submitted += 1
 
     try:
         while True:
             refill()
             while len(batches) <= inflight and (len(preparing) >= batch_size or (exhausted and preparing)):
                 group = [preparing.popleft().result() for _ in range(min(batch_size, len(preparing)))]
+                batch = _filled(buffers.popleft(), group)
                 refill()
-                good = [p.pixels for p in group if p.pixels is not None]
-                future = infer_pool.submit(_timed_infer, infer, np.stack(good)) if good else None
+                future = infer_pool.submit(_timed_infer, infer, batch) if batch is not None else None
                 batches.append((group, future))
             if not batches:
                 if exhausted and not preparing:
@@ -98,6 +109,16 @@ def run_batches(
             pending.cancel()
         prep_pool.shutdown(wait=True, cancel_futures=True)
         infer_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _filled(buffer: np.ndarray, group: list[Prepared]) -> np.ndarray | None:
+    """The batch to score: the filled slots in place, or its good rows only when some item failed."""
+    good = [i for i, prepared in enumerate(group) if prepared.pixels is not None]
+    if not good:
+        return None
+    if len(good) == len(group):
+        return buffer[: len(group)]
+    return buffer[good]
 
 
 def _batch_results(
