@@ -13,6 +13,11 @@ AVX512-BF16 would otherwise run it in bf16). Bundles record the hint their expor
 an INT8 IR of an older bundle without the record runs with the plugin's default.
 
 OpenVINO's telemetry is kept off: import openvino through `import_openvino`, never directly.
+
+One `ov.Core` serves every backend in the process (OpenVINO's advice), so its CPU plugin is
+loaded once and never destroyed while models come and go; loading and releasing run under
+`kept_signal_stack` (the plugin swaps the thread's signal stack on AMX CPUs, see
+`pinclip_sdk.signal_stack`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from pinclip_sdk.backends.base import (
     with_recorded_options,
 )
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
+from pinclip_sdk.signal_stack import kept_signal_stack
 from pinclip_sdk.targets import backend_record
 
 if TYPE_CHECKING:
@@ -214,7 +220,6 @@ class OpenVINOBackend:
         name: str | None = None,
     ) -> OpenVINOBackend:
         """Compile an IR `.xml` (its `.bin` next to it) exactly as `load` compiles a bundle artifact."""
-        ov = _import_ov()
         options = checked_options("openvino", options, OPTIONS)
         hint = str(options.get("performance_hint", "LATENCY")).upper()
         if hint not in HINTS:
@@ -225,10 +230,11 @@ class OpenVINOBackend:
         device = str(options.get("device", "CPU"))
         config = _compile_config(precision_hint, threads, hint, bool(options.get("model_cache", True)))
         try:
-            core = ov.Core()
-            model = core.read_model(str(path))
-            _make_batch_dynamic(model)
-            compiled = core.compile_model(model, device, config)
+            with kept_signal_stack():
+                core = shared_core()
+                model = core.read_model(str(path))
+                _make_batch_dynamic(model)
+                compiled = core.compile_model(model, device, config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise BackendError(f"openvino could not load {path} on {device}: {exc}") from exc
         backend = cls(compiled, name, precision, threads, hint, device, precision_hint)
@@ -306,7 +312,23 @@ class OpenVINOBackend:
             self._ready.notify_all()
             # Requests still running finish before the compiled model is released (bounded wait).
             self._ready.wait_for(lambda: self._in_flight == 0, timeout=CLOSE_WAIT_S)
-        self._compiled = None
+        with kept_signal_stack():
+            self._compiled = None
+
+
+_CORE: Any = None
+_CORE_LOCK = threading.Lock()
+
+
+def shared_core() -> Any:
+    """The process's one `ov.Core` (created on first use, telemetry off, signal stack kept)."""
+    global _CORE
+    with _CORE_LOCK:
+        if _CORE is None:
+            ov = _import_ov()
+            with kept_signal_stack():
+                _CORE = ov.Core()
+        return _CORE
 
 
 BACKEND_CLASS = OpenVINOBackend
