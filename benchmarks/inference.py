@@ -50,9 +50,9 @@ def build_detector() -> Any:
     return detector.eval().requires_grad_(False)
 
 
-def build_artifacts(detector: Any, root: Path, calib_images: int) -> dict[str, Path]:
+def build_artifacts(detector: Any, root: Path, int8_calib_images: int) -> dict[str, Path]:
     """Export FP32 ONNX, onnxruntime INT8, OpenVINO FP32/INT8 into `root` (reused when present)."""
-    from pinclip_sdk.export.calibration import CalibrationSource
+    from pinclip_sdk.export.int8_calibration import Int8CalibrationSource
     from pinclip_sdk.export.onnx_export import export_onnx
     from pinclip_sdk.export.openvino_export import convert_openvino, quantize_openvino
     from pinclip_sdk.export.ort_quant import ORT_CPU_INT8, quantize_qdq
@@ -65,8 +65,8 @@ def build_artifacts(detector: Any, root: Path, calib_images: int) -> dict[str, P
     }
     height, width = detector.image_size
     rng = np.random.default_rng(0)
-    items = [rng.standard_normal((3, height, width)).astype(np.float32) for _ in range(calib_images)]
-    with CalibrationSource(items, batch_size=4) as source:
+    items = [rng.standard_normal((3, height, width)).astype(np.float32) for _ in range(int8_calib_images)]
+    with Int8CalibrationSource(items, batch_size=4) as source:
         steps = [
             ("onnxruntime-fp32", lambda: export_onnx(detector, paths["onnxruntime-fp32"], (height, width))),
             (
@@ -143,7 +143,7 @@ def add_ratios(results: dict[str, dict[str, dict[str, float]]]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per figure (median reported)")
-    parser.add_argument("--calib-images", type=int, default=16, help="calibration inputs (speed only)")
+    parser.add_argument("--calib-images", type=int, default=16, help="INT8 calibration inputs (speed only)")
     parser.add_argument("--cache", type=Path, default=None, help="keep/reuse the exported artifacts here")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="pinclip-bench-") as tmp:
         root = args.cache or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        paths = build_artifacts(detector, root, args.calib_images)
+        paths = build_artifacts(detector, root, args.int8_calib_images)
         results = measure(detector, paths, args.repeats)
     add_ratios(results)
     best = max(

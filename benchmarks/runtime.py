@@ -33,7 +33,7 @@ ACCEPT_RATIO = 0.85
 ACCEPT_RSS_MB = 700.0
 
 
-def _calibration_pixels(spec, count: int) -> np.ndarray:
+def _int8_calibration_pixels(spec, count: int) -> np.ndarray:
     try:
         from pinclip_sdk.preprocess import Preprocessor
     except ImportError:  # the core is not built: an approximation is good enough for INT8 ranges
@@ -93,7 +93,7 @@ def export_vitb16_onnx(path: Path, size: tuple[int, int]) -> None:
         )
 
 
-def build_vitb16_bundle(root: Path, calibration: int = 32) -> Path:
+def build_vitb16_bundle(root: Path, int8_calibration_images: int = 32) -> Path:
     """A ViT-B/16 (random init) + linear head bundle with onnxruntime and OpenVINO INT8 artifacts."""
     import nncf
     import openvino as ov
@@ -113,7 +113,7 @@ def build_vitb16_bundle(root: Path, calibration: int = 32) -> Path:
     ort_int8 = root / "onnxruntime-int8" / "detector.onnx"
     quantize_dynamic(str(fp32), str(ort_int8), weight_type=QuantType.QInt8, per_channel=True)
     writer.add_artifact("onnxruntime-int8", "onnxruntime", "int8", [ort_int8])
-    pixels = _calibration_pixels(spec, calibration)
+    pixels = _int8_calibration_pixels(spec, int8_calibration_images)
     ov_int8 = nncf.quantize(
         ov.convert_model(str(fp32)),
         nncf.Dataset([pixels[i : i + 1] for i in range(len(pixels))]),

@@ -11,10 +11,10 @@ from typing import Any
 __all__ = ["ExportConfig", "GateConfig", "export_bundle", "export_detector"]
 
 _LAZY = {
-    "ExportConfig": "pinclip_sdk.export.config",
+    "ExportConfig": "pinclip_sdk.export.export_config",
     "GateConfig": "pinclip_sdk.export.gate",
-    "export_bundle": "pinclip_sdk.export.pipeline",
-    "export_detector": "pinclip_sdk.export.pipeline",
+    "export_bundle": "pinclip_sdk.export.bundle_export",
+    "export_detector": "pinclip_sdk.export.bundle_export",
 }
 
 

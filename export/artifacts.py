@@ -12,13 +12,17 @@ import numpy as np
 
 from pinclip_sdk.bundle import Artifact, BundleWriter
 from pinclip_sdk.errors import ExportError
-from pinclip_sdk.export.calibration import CalibrationFiles, CalibrationSource, select_calibration_files
-from pinclip_sdk.export.config import ExportConfig
 from pinclip_sdk.export.detector_module import DetectorModule
+from pinclip_sdk.export.export_config import ExportConfig
+from pinclip_sdk.export.int8_calibration import (
+    CalibrationFiles,
+    Int8CalibrationSource,
+    select_calibration_files,
+)
 from pinclip_sdk.export.onnx_export import check_parity, export_onnx, graph_parameter_report, onnx_parity
 from pinclip_sdk.export.openvino_export import convert_openvino, quantize_openvino
 from pinclip_sdk.export.ort_quant import ORT_CPU_INT8, quantize_qdq
-from pinclip_sdk.export.tensorrt_onnx import export_fp16_onnx, quantize_tensorrt_int8
+from pinclip_sdk.export.typed_onnx import export_fp16_onnx, quantize_tensorrt_int8
 from pinclip_sdk.targets import TARGETS
 
 _logger = logging.getLogger(__name__)
@@ -53,9 +57,9 @@ class ArtifactBuilder:
         self.artifacts: list[Artifact] = []
         self.artifact_info: dict[str, Any] = {}
         self.onnx_info: dict[str, Any] = {}
-        self.calibration_info: dict[str, Any] = {}
-        self.calibration_files: CalibrationFiles | None = None
-        self._source: CalibrationSource | None = None
+        self.int8_calibration_info: dict[str, Any] = {}
+        self.int8_calibration_files: CalibrationFiles | None = None
+        self._source: Int8CalibrationSource | None = None
         self._builders: dict[str, Callable[[], dict[str, Any]]] = {
             "onnxruntime-fp32": self._onnx_fp32,
             "onnxruntime-fp16": self._onnx_fp16,
@@ -88,7 +92,7 @@ class ArtifactBuilder:
 
     # ---------------------------------------------------------------- calibration
 
-    def source(self) -> CalibrationSource:
+    def source(self) -> Int8CalibrationSource:
         """The calibration batches, selected and preprocessed once for every INT8 artifact."""
         if self._source is None:
             if self.config.calib is None:
@@ -97,12 +101,12 @@ class ArtifactBuilder:
             files = select_calibration_files(
                 self.config.calib, self.config.calib_size, self.config.seed, self.config.layout
             )
-            self.calibration_files = files
-            self._source = CalibrationSource.from_files(
+            self.int8_calibration_files = files
+            self._source = Int8CalibrationSource.from_files(
                 files, self.detector.preprocess_spec, self.config.calib_batch
             )
             self._source.as_array()
-            self.calibration_info = {
+            self.int8_calibration_info = {
                 "files": files.summary(),
                 "batch_size": self.config.calib_batch,
                 "preprocessing": "pinclip_sdk.preprocess.Preprocessor.batch (C++ core, exact mode)",
@@ -152,7 +156,7 @@ class ArtifactBuilder:
             self.path("onnxruntime-fp32"), self.path("onnxruntime-int8"), self.source(), recipe
         )
         info["calibration_file_list_sha256"] = (
-            self.calibration_files.sha256 if self.calibration_files else None
+            self.int8_calibration_files.sha256 if self.int8_calibration_files else None
         )
         return info
 
@@ -163,9 +167,9 @@ class ArtifactBuilder:
     def _openvino_int8(self) -> dict[str, Any]:
         source = self.source()
         validation = None
-        if self.config.openvino_accuracy_control and self.calibration_files is not None:
+        if self.config.openvino_accuracy_control and self.int8_calibration_files is not None:
             # NNCF measures the AUC drop on the calibration images (labels known, already preprocessed)
-            validation = (source.as_array(), np.asarray(self.calibration_files.labels))
+            validation = (source.as_array(), np.asarray(self.int8_calibration_files.labels))
         info = quantize_openvino(
             self.path("openvino-fp32"),
             self.path("openvino-int8"),
@@ -174,7 +178,7 @@ class ArtifactBuilder:
             max_drop=self.config.gate.max_auc_drop,
         )
         info["calibration_file_list_sha256"] = (
-            self.calibration_files.sha256 if self.calibration_files else None
+            self.int8_calibration_files.sha256 if self.int8_calibration_files else None
         )
         return info
 
@@ -196,7 +200,7 @@ class ArtifactBuilder:
             self.path("onnxruntime-fp32"), self.path("tensorrt-int8"), self.source(), self.config.calib_method
         )
         info["calibration_file_list_sha256"] = (
-            self.calibration_files.sha256 if self.calibration_files else None
+            self.int8_calibration_files.sha256 if self.int8_calibration_files else None
         )
         info["intended_for"] = "TensorRT strongly typed network, explicit quantization"
         return info

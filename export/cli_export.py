@@ -35,16 +35,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help="also build INT8 artifacts (needs --calib)")
     parser.add_argument("--no-fp16", action="store_true", help="skip the onnxruntime FP16 (GPU EP) model")
     parser.add_argument(
-        "--calib", type=Path, default=None, help="calibration images (real + fake, any layout)"
+        "--calib", type=Path, default=None, help="INT8 calibration images (real + fake, any layout)"
     )
     parser.add_argument(
-        "--calib-size", type=int, default=512, help="calibration images, balanced (default 512)"
+        "--calib-size", type=int, default=512, help="INT8 calibration images, balanced (default 512)"
     )
     parser.add_argument(
         "--calib-method",
         default="minmax",
         choices=("minmax", "entropy", "percentile"),
-        help="INT8 calibration",
+        help="INT8 calibration method",
     )
     parser.add_argument("--gate-data", type=Path, default=None, help="labelled held-out images for the gate")
     parser.add_argument("--gate-size", type=int, default=512, help="at most this many gate images")
@@ -90,7 +90,7 @@ class _Progress:
 
 
 def _config(args: argparse.Namespace):  # -> ExportConfig
-    from pinclip_sdk.export.config import ExportConfig
+    from pinclip_sdk.export.export_config import ExportConfig
     from pinclip_sdk.export.gate import GateConfig
 
     gate = GateConfig(
@@ -140,7 +140,7 @@ def _triton_from_bundle(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pinclip_sdk.export.pipeline import export_bundle
+    from pinclip_sdk.export.bundle_export import export_bundle
 
     if args.format == "triton" and (args.checkpoint / "manifest.json").is_file():
         return _triton_from_bundle(args)
@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {artifact.name:18s} {artifact.files[0].path}")
     print(f"report: {bundle.root / 'report.md'}")
     if args.build_engines and "tensorrt" in config.targets:
-        from pinclip_sdk.export.tensorrt import build_engines
+        from pinclip_sdk.export.engine_prebuild import build_engines
 
         precisions = ("fp16", "int8") if config.int8 else ("fp16",)
         for result in build_engines(bundle.root, precisions, max_batch=args.max_batch):

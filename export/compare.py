@@ -13,7 +13,7 @@ from typing import Any
 
 from pinclip_sdk.bundle import Artifact, Bundle
 from pinclip_sdk.errors import ConfigError
-from pinclip_sdk.export.config import ALIASES
+from pinclip_sdk.export.export_config import ALIASES
 from pinclip_sdk.export.gate import GateConfig, run_gate
 from pinclip_sdk.export.gate_artifacts import close_all, open_gate_artifact
 from pinclip_sdk.export.gate_data import build_gate_set

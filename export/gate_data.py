@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from pinclip_sdk.errors import DatasetError
-from pinclip_sdk.export.calibration import CalibrationFiles, hash_file_list, select_calibration_files
+from pinclip_sdk.export.int8_calibration import CalibrationFiles, hash_file_list, select_calibration_files
 from pinclip_sdk.spec import PreprocessSpec
 
 _logger = logging.getLogger(__name__)
@@ -33,12 +33,17 @@ class GateSet:
 def preprocess_files(
     paths: tuple[Path, ...] | list[Path], spec: PreprocessSpec, chunk: int = 32
 ) -> np.ndarray:
-    """`Preprocessor.batch` over `paths` in chunks: the exact pixels the runtime would feed."""
+    """`Preprocessor.batch` over `paths` in chunks, each written into its rows of one float32
+    array: the exact pixels the runtime would feed."""
     from pinclip_sdk.preprocess import Preprocessor
 
     preprocessor = Preprocessor(spec)
-    parts = [preprocessor.batch(list(paths[i : i + chunk])) for i in range(0, len(paths), chunk)]
-    return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+    height, width = spec.size
+    inputs = np.empty((len(paths), 3, height, width), np.float32)
+    for start in range(0, len(paths), chunk):
+        part = list(paths[start : start + chunk])
+        preprocessor.batch(part, inputs[start : start + len(part)])
+    return inputs
 
 
 def _held_out(
@@ -72,7 +77,7 @@ def build_gate_set(
     spec: PreprocessSpec,
     gate_data: Path | None,
     calib: Path | None,
-    calib_files: CalibrationFiles | None,
+    int8_calib_files: CalibrationFiles | None,
     size: int,
     seed: int = 0,
     layout: str = "auto",
@@ -83,13 +88,13 @@ def build_gate_set(
     if gate_data is not None:
         files = select_calibration_files(gate_data, size, seed + 1, layout, purpose="the gate")
     elif calib is not None:
-        if calib_files is None:
+        if int8_calib_files is None:
             files = select_calibration_files(calib, size, seed + 1, layout, purpose="the gate")
         else:
-            files = _held_out(calib, calib_files, size, seed, layout)
+            files = _held_out(calib, int8_calib_files, size, seed, layout)
             if files is None:
                 files, note = (
-                    calib_files,
+                    int8_calib_files,
                     "overlaps the calibration images (no held-out images of both classes)",
                 )
                 _logger.warning("gate set %s; pass --gate-data for an independent check", note)

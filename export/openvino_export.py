@@ -4,7 +4,7 @@ One graph stays the source of truth: the IR is converted from the same FP32 ONNX
 onnxruntime use. Weights are saved uncompressed (`compress_to_fp16=False`): the FP32 IR is the
 reference and NNCF's accuracy control wants an uncompressed model. INT8 uses
 `ModelType.TRANSFORMER` (SmoothQuant + fast bias correction, no quantisers on LayerNorm/Softmax
-inputs that hurt transformers) on the shared `CalibrationSource`; the head (nodes after the last
+inputs that hurt transformers) on the shared `Int8CalibrationSource`; the head (nodes after the last
 LayerNorm) stays in float via an `IgnoredScope`. openvino is imported through the runtime's
 `import_openvino` (telemetry off), before NNCF imports it.
 """
@@ -12,6 +12,7 @@ LayerNorm) stays in float via an `IgnoredScope`. openvino is imported through th
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +23,8 @@ import numpy as np
 
 from pinclip_sdk.backends.openvino import import_openvino
 from pinclip_sdk.errors import ExportError
-from pinclip_sdk.export.calibration import CalibrationSource
+from pinclip_sdk.export.int8_calibration import Int8CalibrationSource
+from pinclip_sdk.signal_stack import kept_signal_stack
 
 _logger = logging.getLogger(__name__)
 
@@ -87,7 +89,7 @@ def _auc_validation(batch_size: int) -> Callable[[Any, Any], float]:
 def quantize_openvino(
     fp32_xml: str | Path,
     xml_path: str | Path,
-    source: CalibrationSource,
+    source: Int8CalibrationSource,
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     max_drop: float = 0.005,
 ) -> dict[str, Any]:
@@ -105,8 +107,10 @@ def quantize_openvino(
     ignored = nncf.IgnoredScope(names=_head_names(model), types=["Convolution"], validate=False)
     subset = source.num_batches
     common = {"subset_size": subset, "model_type": nncf.ModelType.TRANSFORMER, "ignored_scope": ignored}
+    # NNCF compiles and drops models on cores of its own: keep the thread's signal stack across it,
+    # with those plugins destroyed inside the block (docs/design.md#d11-no-dangling-signal-stacks).
     try:
-        with _nncf_output_to_stderr():
+        with kept_signal_stack(), _nncf_output_to_stderr():
             if validation is not None:
                 inputs, labels = validation
                 step = source.batch_size
@@ -123,6 +127,7 @@ def quantize_openvino(
             else:
                 quantized = nncf.quantize(model, source.nncf_dataset(), **common)
             ov.save_model(quantized, str(xml_path), compress_to_fp16=False)
+            gc.collect()
     except Exception as exc:
         raise ExportError(f"NNCF INT8 quantisation of {fp32_xml} failed: {exc}") from exc
     fake_quantize = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())

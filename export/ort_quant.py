@@ -1,7 +1,7 @@
 """Static Q/DQ INT8 with onnxruntime's quantiser: the CPU artifact and the TensorRT-ready Q/DQ ONNX.
 
 Both quantise only the Linear layers (MatMul/Gemm with a weight initializer: qkv, out_proj, fc1,
-fc2), per-channel weights, per-tensor activations, calibrated on the same `CalibrationSource`.
+fc2), per-channel weights, per-tensor activations, calibrated on the same `Int8CalibrationSource`.
 Kept in higher precision: the patch-embedding Conv, every LayerNorm, Softmax and the attention
 batched MatMuls (activation x activation), and the final projection + head (the nodes after the
 last LayerNormalization). The recipes differ where their runtimes differ:
@@ -28,8 +28,8 @@ from typing import Any
 import onnx
 
 from pinclip_sdk.errors import CalibrationError, ExportError
-from pinclip_sdk.export.calibration import CalibrationSource
 from pinclip_sdk.export.constants import CalibrationMethodName
+from pinclip_sdk.export.int8_calibration import Int8CalibrationSource
 
 _logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _calibration_method(name: CalibrationMethodName) -> Any:
 def quantize_qdq(
     fp32_path: str | Path,
     output_path: str | Path,
-    source: CalibrationSource,
+    source: Int8CalibrationSource,
     recipe: QdqRecipe,
     exclude_nodes: Sequence[str] = (),
 ) -> dict[str, Any]:

@@ -22,9 +22,9 @@ import numpy as np
 
 from pinclip_sdk.bundle import Bundle, Threshold, replace_threshold
 from pinclip_sdk.errors import CalibrationError, DatasetError
-from pinclip_sdk.export.calibration import hash_file_list
 from pinclip_sdk.export.gate_artifacts import open_gate_artifact
 from pinclip_sdk.export.gate_data import preprocess_files
+from pinclip_sdk.export.int8_calibration import hash_file_list
 from pinclip_sdk.imageio import is_image_file
 from pinclip_sdk.prediction import sigmoid
 

@@ -31,11 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from pinclip_sdk.bundle import Artifact, Bundle
+from pinclip_sdk.engine_cache import BatchProfile, prepare_engine
 from pinclip_sdk.errors import ConfigError, ExportError
+from pinclip_sdk.export.engine_prebuild import trtexec_build_command
 from pinclip_sdk.targets import BACKEND_RECORDS, backend_record, precision_order
-from pinclip_sdk.tensorrt_engine import BatchProfile, prepare_engine
-
-from .tensorrt import trtexec_build_command
 
 logger = logging.getLogger(__name__)
 

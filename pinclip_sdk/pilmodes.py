@@ -18,8 +18,8 @@ NATIVE_MODES = ("RGB", "L", "RGBA", "LA", "CMYK")
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
-class Plan(NamedTuple):
-    """Geometry of open_clip's transform for one input size (from the core)."""
+class GeometryPlan(NamedTuple):
+    """Geometry of open_clip's transform for one input size (from the core's `compute_plan`)."""
 
     resize_w: int
     resize_h: int
@@ -27,6 +27,8 @@ class Plan(NamedTuple):
     top: int
     filter: str  # "bicubic" or "bilinear"
     fill: str  # "zero" (torchvision CenterCrop pads with 0) or "color" (CenterCropOrPad, fill_color)
+
+
 
 
 def _torchvision_fill(image: Image.Image, value: int) -> Any:
@@ -67,7 +69,9 @@ def native_array(image: Image.Image) -> tuple[np.ndarray, str]:
     raise ValueError(f"mode {image.mode} is not native")
 
 
-def pil_transform(image: Image.Image, plan: Plan, out_size: tuple[int, int], fill_value: int) -> Image.Image:
+def pil_transform(
+    image: Image.Image, plan: GeometryPlan, out_size: tuple[int, int], fill_value: int
+) -> Image.Image:
     """Resize + center crop/pad with Pillow, as torchvision / open_clip do, then `convert("RGB")`.
 
     Used for the modes the core does not read directly; the result is already at `out_size`

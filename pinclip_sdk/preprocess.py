@@ -28,13 +28,13 @@ from PIL import Image
 from pinclip_sdk import _core
 from pinclip_sdk.errors import ConfigError, InvalidImageError
 from pinclip_sdk.imageio import DEFAULT_MAX_PIXELS, check_pixels, describe_source, load_image
-from pinclip_sdk.pilmodes import NATIVE_MODES, Plan, fill_rgb, native_array, pil_transform
+from pinclip_sdk.pilmodes import NATIVE_MODES, GeometryPlan, fill_rgb, native_array, pil_transform
 from pinclip_sdk.spec import PreprocessSpec
 from pinclip_sdk.yuv import YUVFrame, yuv_to_rgb
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Plan", "Preprocessor", "YUVFrame", "default_num_threads", "load_image"]
+__all__ = ["GeometryPlan", "Preprocessor", "YUVFrame", "default_num_threads", "load_image"]
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 DTYPES = ("float32", "float16")
@@ -120,10 +120,10 @@ class Preprocessor:
         runs, capped by the PINCLIP_MAX_SIMD environment variable when set (read at construction)."""
         return self._engine.kernels
 
-    def plan(self, width: int, height: int) -> Plan:
+    def plan(self, width: int, height: int) -> GeometryPlan:
         """Resize size, crop offsets and filter open_clip uses for a `width` x `height` image."""
         try:
-            return Plan(*self._engine.plan(width, height))
+            return GeometryPlan(*self._engine.plan(width, height))
         except ValueError as exc:
             raise InvalidImageError(f"{width}x{height} image: {exc}") from exc
 

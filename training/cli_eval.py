@@ -44,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "checkpoint", type=Path, help="checkpoint directory (config.json + model.safetensors)"
     )
-    parser.add_argument("data", type=Path, help="dataset folder or CSV/JSONL manifest")
+    parser.add_argument("data", type=Path, help="dataset folder or CSV/JSONL image list")
     parser.add_argument("--layout", default="auto", choices=LAYOUTS, help="dataset layout (default: detect)")
     parser.add_argument("--split", default=None, help="evaluate only this split (e.g. val, test, jpeg)")
     decision = parser.add_mutually_exclusive_group()

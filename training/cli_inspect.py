@@ -19,7 +19,7 @@ from typing import Any
 def configure(parser: argparse.ArgumentParser) -> None:
     from pinclip_sdk.training.data import LAYOUTS
 
-    parser.add_argument("path", type=Path, help="dataset folder or CSV/JSONL manifest")
+    parser.add_argument("path", type=Path, help="dataset folder or CSV/JSONL image list")
     parser.add_argument("--layout", default="auto", choices=LAYOUTS, help="dataset layout (default: detect)")
     parser.add_argument("--max-files", type=int, default=2000, help="files to decode (0 = all; default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")

@@ -7,7 +7,7 @@ metrics pooled over all images.
 Reals and generators: a generator's reals are the reals carrying its name (GenImage and AIGIBench
 pair each generator with its own reals). A generator with no reals of its own is scored against
 the *shared pool*: every real whose generator name no fake carries (e.g. `real/` next to
-`fake/<generator>/`, or manifest rows of reals with no generator). Shared reals therefore count in
+`fake/<generator>/`, or image-list rows of reals with no generator). Shared reals therefore count in
 each such generator's real accuracy, AP and AUC; the report says which generators used the pool.
 
 Thresholds are chosen on held-out reals for a target false-positive rate (`threshold_for_fpr`),

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pinclip_sdk.errors import ConfigError, PinclipError
-from pinclip_sdk.training.proxy.config import FAMILIES, ProxyConfig
 from pinclip_sdk.training.proxy.protocol import RunSpec
+from pinclip_sdk.training.proxy.proxy_config import FAMILIES, ProxyConfig
 
 REAL_WORLD_COMMAND = (
     "pinclip train --preset paper --data /data/GenImage/stable_diffusion_v_1_4 "
@@ -41,12 +41,12 @@ NOT_A_DETECTOR = (
 
 
 @dataclass(frozen=True)
-class Plan:
+class QuickstartPlan:
     """Sizes of one quickstart run (full, or the reduced smoke run used by CI)."""
 
     proxy: ProxyConfig
     run: RunSpec
-    calib_size: int
+    int8_calib_size: int  # INT8 calibration images of the export
     gate_size: int
     target_fpr: float
     # INT8 gate of the export. The smoke run's 40-step model sits near chance: which of its 64 gate
@@ -56,18 +56,24 @@ class Plan:
     max_auc_drop: float = 0.005
 
 
-def make_plan(smoke: bool, seed: int, family: str, steps: int | None) -> Plan:
+def make_plan(smoke: bool, seed: int, family: str, steps: int | None) -> QuickstartPlan:
     if smoke:
         proxy = ProxyConfig(
             seed=seed, size=32, train_per_class=64, val_per_class=24, generator_steps=60, patch=16, threads=1
         )
         run = RunSpec(family=family, seed=seed, steps=steps or 40, batch_size=16, image_size=32)
-        return Plan(
-            proxy, run, calib_size=32, gate_size=64, target_fpr=0.1, int8_min_agreement=0.9, max_auc_drop=0.05
+        return QuickstartPlan(
+            proxy,
+            run,
+            int8_calib_size=32,
+            gate_size=64,
+            target_fpr=0.1,
+            int8_min_agreement=0.9,
+            max_auc_drop=0.05,
         )
     proxy = ProxyConfig(seed=seed)
     run = RunSpec(family=family, seed=seed, steps=steps or 2400, batch_size=32, image_size=proxy.size)
-    return Plan(proxy, run, calib_size=256, gate_size=512, target_fpr=0.05)
+    return QuickstartPlan(proxy, run, int8_calib_size=256, gate_size=512, target_fpr=0.05)
 
 
 class Stages:
@@ -145,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_quickstart(args: argparse.Namespace) -> dict[str, Any]:
     """The stages, in order; returns the report (also written to `args.out`)."""
     from pinclip_sdk.training.proxy.stages import (
-        calibrate_stage,
+        calibrate_threshold_stage,
         detect_stage,
         export_stage,
         proxy_stage,
@@ -169,7 +175,7 @@ def run_quickstart(args: argparse.Namespace) -> dict[str, Any]:
     with stages.stage("export: onnxruntime + OpenVINO, FP32 + INT8 (gated)"):
         bundle = export_stage(out, outcome, plan, say=_say)
     with stages.stage("calibrate the threshold on held-out reals"):
-        threshold = calibrate_stage(out, bundle, outcome, plan, say=_say)
+        threshold = calibrate_threshold_stage(out, bundle, outcome, plan, say=_say)
     with stages.stage("Detector on the held-out test split of every family"):
         detection = detect_stage(bundle, out / "proxy", plan, say=_say)
     report = {

@@ -1,7 +1,7 @@
 """TensorRT backend: runs a bundle's `tensorrt-fp16` / `tensorrt-int8` artifact as a native engine.
 
 The engine is built on this GPU from the bundle's TensorRT-ready ONNX on first use and cached
-(`pinclip_sdk.tensorrt_engine`); later loads deserialize the cached plan in seconds. Device
+(`pinclip_sdk.engine_cache`); later loads deserialize the cached plan in seconds. Device
 memory is managed with cuda-python (no torch, no pycuda): one input and one output buffer sized
 for the profile's max batch, pinned host staging buffers, and one CUDA stream, all owned by the
 backend, alive while the engine may use them, freed in `close()` (docs/design.md#s27-native-buffer-lifetime).
@@ -22,8 +22,7 @@ import numpy as np
 
 from pinclip_sdk.backends.base import as_logits, check_batch, checked_options, static_size
 from pinclip_sdk.cuda_runtime import import_cuda_runtime
-from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
-from pinclip_sdk.tensorrt_engine import (
+from pinclip_sdk.engine_cache import (
     DEFAULT_WORKSPACE_BYTES,
     TENSORRT_PRECISIONS,
     BatchProfile,
@@ -35,6 +34,7 @@ from pinclip_sdk.tensorrt_engine import (
     query_device,
     request_for_artifact,
 )
+from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 from pinclip_sdk.versions import distribution_version
 
 if TYPE_CHECKING:

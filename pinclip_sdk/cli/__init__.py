@@ -29,7 +29,7 @@ COMMANDS: dict[str, str | dict[str, str]] = {
     },
     "quickstart": "pinclip_sdk.training.quickstart",
     "export": "pinclip_sdk.export.cli_export",
-    "calibrate": "pinclip_sdk.export.cli_calibrate",
+    "calibrate": "pinclip_sdk.export.cli_threshold",
     "compare": "pinclip_sdk.export.cli_compare",
     "detect": "pinclip_sdk.cli.detect",
     "bench": "pinclip_sdk.cli.bench",

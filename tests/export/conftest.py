@@ -26,7 +26,7 @@ def checkpoint(workdir: Path) -> Path:
 @pytest.fixture(scope="session")
 def dataset(workdir: Path) -> Path:
     """A miniature GenImage tree: 2 generators x {real, fake} x 12 images x {train, val}."""
-    from pinclip_sdk.training.data.testing import make_genimage_dataset
+    from pinclip_sdk.training.data.dataset_testing import make_genimage_dataset
 
     return make_genimage_dataset(workdir / "genimage", n_per_class=12, size=32, seed=0)
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from pinclip_sdk.cli import main
-from pinclip_sdk.training.data import testing as mk
+from pinclip_sdk.training.data import dataset_testing as mk
 
 
 @pytest.fixture(scope="module")

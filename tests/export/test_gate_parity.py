@@ -30,11 +30,11 @@ WIDE_OPEN = GateConfig(fp32_min_agreement=0.0, int8_min_agreement=0.0, max_auc_d
 @pytest.fixture(scope="module")
 def gated(workdir: Path, checkpoint: Path, dataset: Path) -> dict[str, Any]:
     """Export ONNX Runtime + OpenVINO FP32/INT8, keeping the gate's images and per-artifact logits."""
-    from pinclip_sdk.export import ExportConfig, export_bundle, gate_artifacts, pipeline
+    from pinclip_sdk.export import ExportConfig, bundle_export, export_bundle, gate_artifacts
 
     captured: dict[str, Any] = {"logits": {}}
     real_scores = gate_artifacts.GateArtifact.scores
-    real_gate_set = pipeline.build_gate_set
+    real_gate_set = bundle_export.build_gate_set
 
     def scores(self: Any, inputs: np.ndarray, batch_size: int = GATE_BATCH) -> np.ndarray:
         logits = real_scores(self, inputs, batch_size)
@@ -57,7 +57,7 @@ def gated(workdir: Path, checkpoint: Path, dataset: Path) -> dict[str, Any]:
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gate_artifacts.GateArtifact, "scores", scores)
-        patch.setattr(pipeline, "build_gate_set", build_gate_set)
+        patch.setattr(bundle_export, "build_gate_set", build_gate_set)
         captured["bundle"] = export_bundle(checkpoint, workdir / "parity.pinclip", config).root
     return captured
 

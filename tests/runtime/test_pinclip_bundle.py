@@ -8,7 +8,7 @@ import pytest
 
 from pinclip_sdk import Detector
 
-testing = pytest.importorskip("pinclip_sdk.export.testing", reason="needs export make_tiny_bundle")
+testing = pytest.importorskip("pinclip_sdk.export.bundle_testing", reason="needs export make_tiny_bundle")
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import types
 import pytest
 
 from pinclip_sdk import bundle, cache, cuda_runtime, hashing, machine, versions
+from pinclip_sdk.engine_cache import resolve_cache_dir
 from pinclip_sdk.errors import BackendUnavailableError
-from pinclip_sdk.tensorrt_engine import resolve_cache_dir
 
 
 def test_cache_root_resolution_order(monkeypatch, tmp_path):

@@ -71,7 +71,7 @@ def test_every_target_is_schema_valid_and_loads_with_its_backend_module() -> Non
 
 
 def test_every_table_is_derived_from_the_records() -> None:
-    from pinclip_sdk.export import artifacts, config, provenance, triton
+    from pinclip_sdk.export import artifacts, export_config, provenance, triton
 
     assert {b.name: b.module for b in targets.BACKEND_RECORDS} == BACKENDS
     assert {b.name: dict(b.recordable_options) for b in targets.BACKEND_RECORDS} == RECORDABLE_OPTIONS
@@ -79,8 +79,8 @@ def test_every_table_is_derived_from_the_records() -> None:
     assert {t.name: dict(t.load_options) for t in targets.TARGETS if t.load_options} == artifacts.LOAD_OPTIONS
     assert {
         b: {t.precision: t.name for t in targets.TARGETS if t.backend == b} for b in targets.BACKENDS
-    } == config.TARGETS
-    assert set(config.ALIASES.values()) <= set(targets.BACKENDS)
+    } == export_config.TARGETS
+    assert set(export_config.ALIASES.values()) <= set(targets.BACKENDS)
     assert {b: targets.precision_order(b) for b in targets.BACKENDS} == PRECISION_ORDER
     assert set(CPU_CANDIDATES) == {b.name for b in targets.BACKEND_RECORDS if "cpu" in b.devices}
     for name, served in triton.TRITON_TARGETS.items():
@@ -100,7 +100,7 @@ def test_manifests_the_sdk_writes_are_schema_valid(tiny_bundle: Path) -> None:
 
 @pytest.mark.parametrize("name", ["onnx-runtime", "OpenVINO", "", "auto"])
 def test_unknown_backend_names_are_errors_everywhere(name: str, tiny_bundle: Path, tmp_path: Path) -> None:
-    from pinclip_sdk.export.config import parse_targets
+    from pinclip_sdk.export.export_config import parse_targets
     from pinclip_sdk.export.gate_artifacts import open_gate_file
     from pinclip_sdk.export.triton import write_triton_repository
 

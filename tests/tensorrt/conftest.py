@@ -1,7 +1,7 @@
 """Fixtures for the TensorRT and Triton tests: a tiny bundle and fake tensorrt / CUDA modules.
 
 The fakes stand in for the `tensorrt` module and cuda-python's runtime on CPU-only machines. They
-implement only what `pinclip_sdk.tensorrt_engine` and the TensorRT backend call, with the same
+implement only what `pinclip_sdk.engine_cache` and the TensorRT backend call, with the same
 names and call shapes as the real APIs, and record what they were asked so tests can check the
 build settings. The fake parser reads the real ONNX (with `onnx`) so input names and shapes come
 from the tested file; the fake engine computes "logits" as the mean of each image, so the

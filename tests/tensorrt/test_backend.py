@@ -15,8 +15,8 @@ import pytest
 
 from pinclip_sdk.backends.base import backend_class
 from pinclip_sdk.backends.tensorrt import TensorRTBackend, probe_tensorrt
+from pinclip_sdk.engine_cache import EngineCache, import_tensorrt, prepare_engine, request_for_artifact
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, BundleError, ConfigError, ExportError
-from pinclip_sdk.tensorrt_engine import EngineCache, import_tensorrt, prepare_engine, request_for_artifact
 
 
 def images(count: int, seed: int = 0) -> np.ndarray:
@@ -138,7 +138,7 @@ def test_prepare_engine_errors(fake_trt, fake_cuda, tiny_bundle, engine_cache):
 
 
 def test_onnx_problems_raise_export_errors(fake_trt, tiny_onnx, engine_cache):
-    from pinclip_sdk.tensorrt_engine import BatchProfile, DeviceIdentity, EngineRequest
+    from pinclip_sdk.engine_cache import BatchProfile, DeviceIdentity, EngineRequest
 
     device = DeviceIdentity("10.3.0", "Orin", "8.7")
     good = tiny_onnx("good.onnx")

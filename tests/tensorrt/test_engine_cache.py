@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pinclip_sdk.errors import ConfigError, ExportError
-from pinclip_sdk.tensorrt_engine import (
+from pinclip_sdk.engine_cache import (
     BatchProfile,
     DeviceIdentity,
     EngineCache,
@@ -23,6 +22,7 @@ from pinclip_sdk.tensorrt_engine import (
     load_engine,
     resolve_cache_dir,
 )
+from pinclip_sdk.errors import ConfigError, ExportError
 
 DEVICE = DeviceIdentity("10.3.0", "Orin", "8.7", cuda_runtime="12.6", l4t="36.4.3")
 

@@ -42,7 +42,7 @@ def test_engine_builds_caches_and_matches_onnxruntime(tiny_bundle, engine_cache,
 
 
 def test_prebuilt_engines_are_found_by_the_runtime(tiny_bundle, engine_cache):
-    from pinclip_sdk.export.tensorrt import build_engines
+    from pinclip_sdk.export.engine_prebuild import build_engines
 
     results = build_engines(tiny_bundle.root, precisions=("fp16",))
     assert results[0].engine_path.is_file()

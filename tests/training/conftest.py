@@ -24,7 +24,7 @@ def _single_intra_op_thread():
 @pytest.fixture(scope="session")
 def genimage_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`<Gen>/<subset>/{train,val}/{ai,nature}`: 2 generators x 8 images per class and split."""
-    from pinclip_sdk.training.data.testing import make_genimage_dataset
+    from pinclip_sdk.training.data.dataset_testing import make_genimage_dataset
 
     root = tmp_path_factory.mktemp("genimage")
     return make_genimage_dataset(root, generators=("SDv1.4", "Midjourney"), n_per_class=8, size=32)

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.spec import PreprocessSpec
 from pinclip_sdk.training.data import ImageDataset, Sample, collate, discover
-from pinclip_sdk.training.data import testing as mk
+from pinclip_sdk.training.data import dataset_testing as mk
 from pinclip_sdk.training.data.augment import (
     AugmentConfig,
     build_eval_transform,

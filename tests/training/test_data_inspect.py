@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from pinclip_sdk.cli import main
-from pinclip_sdk.training.data import testing as mk
+from pinclip_sdk.training.data import dataset_testing as mk
 from pinclip_sdk.training.data.inspect import inspect_dataset
 
 

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from pinclip_sdk.errors import DatasetError
+from pinclip_sdk.training.data import dataset_testing as mk
 from pinclip_sdk.training.data import discover, scan
-from pinclip_sdk.training.data import testing as mk
 
 
 def _counts(samples):
@@ -101,18 +101,20 @@ def test_chameleon(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_manifest(tmp_path, fmt):
-    manifest = mk.make_manifest_dataset(tmp_path, fmt=fmt, generators=("a", "b"), n_per_class=2)
-    found = scan(manifest)
-    assert found.layout == "manifest"
+def test_image_list(tmp_path, fmt):
+    image_list = mk.make_image_list_dataset(tmp_path, fmt=fmt, generators=("a", "b"), n_per_class=2)
+    found = scan(image_list)
+    assert found.layout == "image-list"
     assert _counts(found.samples) == {
         (sp, g, lab): 2 for sp in ("train", "val") for g in ("a", "b") for lab in (0, 1)
     }
     assert all(s.path.is_absolute() and s.path.is_file() for s in found.samples)
-    assert len(discover(manifest, split="val")) == 8
+    assert len(discover(image_list, split="val")) == 8
+    # `manifest`, the layout's earlier name, is still accepted
+    assert scan(image_list, layout="manifest").layout == "image-list"
 
 
-def test_manifest_optional_columns_and_errors(tmp_path):
+def test_image_list_optional_columns_and_errors(tmp_path):
     mk.make_folder_dataset(tmp_path / "imgs", n_per_class=1)
     (tmp_path / "m.csv").write_text("path,label\nimgs/real/real_0000.JPEG,REAL\nimgs/fake/fake_0000.png,1\n")
     samples = discover(tmp_path / "m.csv")
@@ -179,7 +181,7 @@ def test_error_unknown_layout_lists_folders_and_layouts(tmp_path):
     message = str(info.value)
     assert "generated/" in message
     assert "photos/" in message
-    for layout in ("genimage", "aigibench", "forensynths", "chameleon", "manifest", "folders"):
+    for layout in ("genimage", "aigibench", "forensynths", "chameleon", "image-list", "folders"):
         assert layout in message
 
 
@@ -209,7 +211,7 @@ def test_non_image_files_are_counted(tmp_path):
     assert scan(root).skipped_files == 1
 
 
-def test_manifest_with_byte_order_mark_and_symlinked_folders(tmp_path):
+def test_image_list_with_byte_order_mark_and_symlinked_folders(tmp_path):
     real_data = mk.make_folder_dataset(tmp_path / "store", n_per_class=1)
     (tmp_path / "linked" / "fake").mkdir(parents=True)
     (tmp_path / "linked" / "real").symlink_to(real_data / "real", target_is_directory=True)

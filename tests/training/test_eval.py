@@ -9,7 +9,7 @@ import pytest
 
 from pinclip_sdk.training import reporting
 from pinclip_sdk.training.data import Sample, discover
-from pinclip_sdk.training.data import testing as mk
+from pinclip_sdk.training.data import dataset_testing as mk
 from pinclip_sdk.training.evaluate import evaluate_samples, score_samples
 from pinclip_sdk.training.metrics import detection_metrics
 from pinclip_sdk.training.robustness import (

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pinclip_sdk.cli import main
-from pinclip_sdk.training.data import testing as mk
+from pinclip_sdk.training.data import dataset_testing as mk
 
 
 @pytest.fixture(scope="module")

@@ -101,7 +101,7 @@ def test_nan_loss_stops_naming_step_and_last_finite_values(tiny_config) -> None:
 
 
 def test_bad_datasets_fail_before_training(tiny_config, tmp_path: Path) -> None:
-    from pinclip_sdk.training.data.testing import make_folder_dataset, make_image
+    from pinclip_sdk.training.data.dataset_testing import make_folder_dataset, make_image
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -121,10 +121,10 @@ def test_bad_datasets_fail_before_training(tiny_config, tmp_path: Path) -> None:
     for i, (label, split) in enumerate([(1, "train")] * 3 + [(0, "val"), (1, "val")]):
         make_image(rng, label, 32).save(tmp_path / f"img{i}.png")
         rows.append(f"img{i}.png,{label},{split}")
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("\n".join(rows) + "\n")
+    image_list = tmp_path / "images.csv"
+    image_list.write_text("\n".join(rows) + "\n")
     with pytest.raises(DatasetError, match="0 real and 3 fake images; training needs both"):
-        train(tiny_config(data=dataclasses.replace(tiny_config().data, train_path=str(manifest))))
+        train(tiny_config(data=dataclasses.replace(tiny_config().data, train_path=str(image_list))))
     with pytest.raises(ConfigError, match="train_path is not set"):
         train(tiny_config(data=dataclasses.replace(tiny_config().data, train_path=None)))
 

@@ -11,17 +11,19 @@ from pathlib import Path
 from pinclip_sdk.errors import DatasetError
 from pinclip_sdk.imageio import is_image_file
 from pinclip_sdk.training.data import layouts
-from pinclip_sdk.training.data.manifest import MANIFEST_SUFFIXES, read_manifest
+from pinclip_sdk.training.data.image_list import IMAGE_LIST_SUFFIXES, read_image_list
 from pinclip_sdk.training.data.sample import LABEL_NAMES, REAL, Sample, list_images
 
 logger = logging.getLogger(__name__)
 
 LAYOUT_HELP: dict[str, str] = {
     **{name: layout.tree for name, layout in layouts.FOLDER_LAYOUTS.items()},
-    "manifest": "a .csv (header path,label[,generator,split]) or .jsonl file",
+    "image-list": "a .csv (header path,label[,generator,split]) or .jsonl image list",
     "reals": "any folder of images, all read as reals (explicit only; for threshold calibration)",
 }
-LAYOUTS = ("auto", *LAYOUT_HELP)
+# earlier names of layouts, still accepted (`manifest` now means only a bundle's manifest.json)
+LAYOUT_ALIASES: dict[str, str] = {"manifest": "image-list"}
+LAYOUTS = ("auto", *LAYOUT_HELP, *LAYOUT_ALIASES)
 
 
 @dataclass
@@ -126,18 +128,19 @@ def scan(
     See `discover` for the arguments.
     """
     if layout not in LAYOUTS:
-        raise DatasetError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+        raise DatasetError(f"unknown layout {layout!r}; known: {', '.join(('auto', *LAYOUT_HELP))}")
+    layout = LAYOUT_ALIASES.get(layout, layout)
     root = Path(path).expanduser().resolve()
     if not root.exists():
         raise DatasetError(f"dataset path {root} does not exist")
     if root.is_file():
-        if layout not in ("auto", "manifest") or root.suffix.lower() not in MANIFEST_SUFFIXES:
+        if layout not in ("auto", "image-list") or root.suffix.lower() not in IMAGE_LIST_SUFFIXES:
             raise DatasetError(
-                f"{root} is a file; expected a dataset folder or a {'/'.join(MANIFEST_SUFFIXES)} manifest"
+                f"{root} is a file; expected a dataset folder or a {'/'.join(IMAGE_LIST_SUFFIXES)} image list"
             )
-        found = Discovery(root, "manifest", read_manifest(root))
-    elif layout == "manifest":
-        raise DatasetError(f"{root} is a folder; layout 'manifest' needs a .csv or .jsonl file")
+        found = Discovery(root, "image-list", read_image_list(root))
+    elif layout == "image-list":
+        raise DatasetError(f"{root} is a folder; layout 'image-list' needs a .csv or .jsonl file")
     else:
         found = _read_folder(root, layout)
     if not found.samples:
@@ -173,8 +176,8 @@ def discover(
     """The labelled images of a dataset, sorted by path.
 
     Args:
-        path: a dataset folder or a CSV/JSONL manifest.
-        layout: `auto` (detect) or one of `LAYOUT_HELP`'s names.
+        path: a dataset folder or a CSV/JSONL image list.
+        layout: `auto` (detect) or one of `LAYOUT_HELP`'s names (old names in `LAYOUT_ALIASES` too).
         split: keep only this split (`train`, `val`, `test`, `jpeg`, ...); a layout without split
             folders keeps everything, with a warning.
         allow_single_class: accept a set of reals only (or fakes only), e.g. for threshold calibration.

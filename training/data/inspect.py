@@ -334,7 +334,7 @@ def inspect_dataset(
     """Audit a dataset: what `discover` finds plus per-class file facts and shortcut warnings.
 
     Args:
-        path: dataset folder or manifest.
+        path: dataset folder or CSV/JSONL image list.
         layout: as for `discover`.
         max_files: decode at most this many files (stratified by generator and label, seeded);
             `None` checks every file. The report says when it sampled.

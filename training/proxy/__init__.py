@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pinclip_sdk.training.proxy.config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
+from pinclip_sdk.training.proxy.proxy_config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
 
 __all__ = ["FAMILIES", "FamilyStats", "ProxyConfig", "ProxySummary", "build_proxy"]
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from pinclip_sdk.errors import ConfigError
 from pinclip_sdk.training.proxy import fit, sharpness, sources
-from pinclip_sdk.training.proxy.config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
+from pinclip_sdk.training.proxy.proxy_config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
 from pinclip_sdk.training.threads import torch_threads
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pinclip_sdk.training.proxy.config import FAMILIES, ProxyConfig
+from pinclip_sdk.training.proxy.proxy_config import FAMILIES, ProxyConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

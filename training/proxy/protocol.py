@@ -42,7 +42,7 @@ class RunSpec:
         family: generator family trained on (its `train` split).
         noise: `pin` (learned noise), `random` (fixed-sigma Gaussian) or `none`.
         finetune: `full` (random init has nothing worth freezing), `lora`, or `frozen` (linear probe).
-        seed: seed of the model init, data order and the calibration hold-out.
+        seed: seed of the model init, data order and the threshold-reals hold-out.
         steps: optimiser steps.
         batch_size: images per step.
         lr: peak learning rate (cosine schedule after a short warmup).
@@ -72,12 +72,12 @@ class RunSpec:
 
 @dataclass
 class RunOutcome:
-    """A trained run: its checkpoint, its training images, the held-out calibration reals and the cost."""
+    """A trained run: its checkpoint, its training images, the reals held out for the threshold, the cost."""
 
     spec: RunSpec
     checkpoint: Path
-    train_manifest: Path  # the images trained on (CSV manifest): calibration data that is never test data
-    calib_reals: list[Any]
+    train_image_list: Path  # the images trained on (CSV): INT8 calibration data that is never test data
+    threshold_reals: list[Any]
     train_samples: int
     train_seconds: float
     final_loss: float
@@ -88,19 +88,19 @@ def family_dir(proxy_root: str | Path, family: str) -> Path:
     return Path(proxy_root) / family
 
 
-def split_train_calib(samples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+def split_threshold_reals(samples: list[Any], fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
     """Hold out `fraction` of the reals (seeded) for threshold calibration; the rest is for training."""
     reals = sorted((s for s in samples if s.label == 0), key=lambda s: str(s.path))
     random.Random(seed).shuffle(reals)
     count = max(1, int(round(len(reals) * fraction)))
-    calib = sorted(reals[:count], key=lambda s: str(s.path))
-    held = {str(s.path) for s in calib}
+    held_out = sorted(reals[:count], key=lambda s: str(s.path))
+    held = {str(s.path) for s in held_out}
     train = [s for s in samples if str(s.path) not in held]
-    return train, calib
+    return train, held_out
 
 
-def write_manifest(samples: list[Any], path: Path) -> Path:
-    """A CSV manifest (path,label,generator,split) that `training.data.discover` reads."""
+def write_image_list(samples: list[Any], path: Path) -> Path:
+    """A CSV image list (path,label,generator,split) that `training.data.discover` reads."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -110,7 +110,7 @@ def write_manifest(samples: list[Any], path: Path) -> Path:
     return path
 
 
-def train_config(spec: RunSpec, manifest: Path, out_dir: Path, *, progress: bool = False) -> Any:
+def train_config(spec: RunSpec, image_list: Path, out_dir: Path, *, progress: bool = False) -> Any:
     """The `TrainConfig` of a run: the tiny backbone, no validation during training (no test peeking)."""
     from pinclip_sdk.training.config import TrainConfig, from_dict
 
@@ -127,7 +127,7 @@ def train_config(spec: RunSpec, manifest: Path, out_dir: Path, *, progress: bool
                 "noise": {"mode": "none" if spec.finetune == "frozen" else spec.noise},
             },
             "data": {
-                "train_path": str(manifest),
+                "train_path": str(image_list),
                 "train_split": None,
                 "val_split": None,
                 "batch_size": spec.batch_size,
@@ -149,26 +149,26 @@ def train_config(spec: RunSpec, manifest: Path, out_dir: Path, *, progress: bool
 def train_run(
     spec: RunSpec, proxy_root: str | Path, work_dir: str | Path, *, progress: bool = False
 ) -> RunOutcome:
-    """Train one run on `spec.family`'s train split minus the calibration reals."""
+    """Train one run on `spec.family`'s train split minus the reals held out for the threshold."""
     from pinclip_sdk.training import data, trainer
 
     samples = data.discover(family_dir(proxy_root, spec.family), split="train")
-    train, calib = split_train_calib(samples, spec.calib_fraction, spec.seed)
+    train, threshold_reals = split_threshold_reals(samples, spec.calib_fraction, spec.seed)
     run_dir = Path(work_dir) / spec.name
-    manifest = write_manifest(train, run_dir / "train_manifest.csv")
-    config = train_config(spec, manifest, run_dir / "run", progress=progress)
+    image_list = write_image_list(train, run_dir / "train_image_list.csv")
+    config = train_config(spec, image_list, run_dir / "run", progress=progress)
     started = time.perf_counter()
     with torch_threads(spec.threads):
         result = trainer.train(config)
     seconds = time.perf_counter() - started
     tail = result.losses[-max(1, len(result.losses) // 10) :]
     return RunOutcome(
-        spec, result.last_checkpoint, manifest, calib, len(train), seconds, float(np.mean(tail))
+        spec, result.last_checkpoint, image_list, threshold_reals, len(train), seconds, float(np.mean(tail))
     )
 
 
 def evaluate_run(outcome: RunOutcome, proxy_root: str | Path, *, progress: bool = False) -> dict[str, Any]:
-    """Score the calibration reals and every family's val split; metrics at the calibrated threshold.
+    """Score the threshold reals and every family's val split; metrics at the calibrated threshold.
 
     Returns `metrics.detection_metrics`'s dict plus `calibration` (threshold logit, target and
     achieved FPR on the held-out reals).
@@ -182,8 +182,8 @@ def _evaluate(outcome: RunOutcome, proxy_root: str | Path, progress: bool) -> di
 
     model, _ = checkpoint.load_model(outcome.checkpoint)
     spec = model.preprocess_spec
-    calib_scores = evaluate.score_samples(model, outcome.calib_reals, spec, progress=progress)
-    threshold = metrics.threshold_for_fpr(calib_scores, outcome.spec.target_fpr)
+    threshold_scores = evaluate.score_samples(model, outcome.threshold_reals, spec, progress=progress)
+    threshold = metrics.threshold_for_fpr(threshold_scores, outcome.spec.target_fpr)
     test = data.discover(proxy_root, split="val")
     if not test:
         raise DatasetError(f"{proxy_root}: no val images to test on")
@@ -194,8 +194,8 @@ def _evaluate(outcome: RunOutcome, proxy_root: str | Path, progress: bool) -> di
     result["calibration"] = {
         "threshold_logit": threshold,
         "target_fpr": outcome.spec.target_fpr,
-        "achieved_fpr": metrics.false_positive_rate(calib_scores, threshold),
-        "n_reals": len(outcome.calib_reals),
+        "achieved_fpr": metrics.false_positive_rate(threshold_scores, threshold),
+        "n_reals": len(outcome.threshold_reals),
     }
     return result
 

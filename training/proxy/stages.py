@@ -39,7 +39,7 @@ def proxy_stage(root: Path, plan: Any, *, force: bool, say: Say) -> dict[str, An
 
 
 def train_stage(out: Path, plan: Any, *, say: Say) -> protocol.RunOutcome:
-    """Train the small PiN-CLIP on one family (held-out reals kept aside for calibration)."""
+    """Train the small PiN-CLIP on one family (held-out reals kept aside for the threshold)."""
     say(
         f"tiny random-init ViT ({plan.run.image_size} px), noise {plan.run.noise}, fine-tune "
         f"{plan.run.finetune}, {plan.run.steps} steps of {plan.run.batch_size}, seed {plan.run.seed}"
@@ -49,30 +49,30 @@ def train_stage(out: Path, plan: Any, *, say: Say) -> protocol.RunOutcome:
         f"trained on {outcome.train_samples} images in {outcome.train_seconds:.1f} s, final loss "
         f"{outcome.final_loss:.4f}; checkpoint {outcome.checkpoint}"
     )
-    say(f"{len(outcome.calib_reals)} train reals held out for threshold calibration")
+    say(f"{len(outcome.threshold_reals)} train reals held out for threshold calibration")
     return outcome
 
 
 def export_stage(out: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say) -> Path:
     """Export the checkpoint to a gated bundle with FP32 and INT8 artifacts for both CPU runtimes."""
-    from pinclip_sdk.export import pipeline
-    from pinclip_sdk.export.config import ExportConfig
+    from pinclip_sdk.export import bundle_export
+    from pinclip_sdk.export.export_config import ExportConfig
     from pinclip_sdk.export.gate import GateConfig
 
     config = ExportConfig(
         targets=("onnxruntime", "openvino"),
         int8=True,
         fp16=False,
-        calib=outcome.train_manifest,  # train images only, never test
-        calib_size=plan.calib_size,
-        gate_size=plan.gate_size,  # train images not used for calibration
+        calib=outcome.train_image_list,  # INT8 calibration on train images only, never test
+        calib_size=plan.int8_calib_size,
+        gate_size=plan.gate_size,  # train images not used for INT8 calibration
         gate=GateConfig(int8_min_agreement=plan.int8_min_agreement, max_auc_drop=plan.max_auc_drop),
         model_id=f"quickstart-proxy-{outcome.spec.family}-s{outcome.spec.seed}",
         overwrite=True,
         seed=outcome.spec.seed,
     )
     bundle_path = out / "model.pinclip"
-    bundle = pipeline.export_bundle(
+    bundle = bundle_export.export_bundle(
         outcome.checkpoint, bundle_path, config, progress=lambda m: say(f"export: {m}")
     )
     for artifact in bundle.artifacts:
@@ -80,11 +80,13 @@ def export_stage(out: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say
     return bundle_path
 
 
-def calibrate_stage(out: Path, bundle: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say) -> dict:
+def calibrate_threshold_stage(
+    out: Path, bundle: Path, outcome: protocol.RunOutcome, plan: Any, *, say: Say
+) -> dict:
     """Choose the bundle's threshold on the held-out train reals for the plan's target FPR."""
     from pinclip_sdk.export.threshold import calibrate_threshold
 
-    reals = protocol.write_manifest(outcome.calib_reals, out / "calibration_reals.csv")
+    reals = protocol.write_image_list(outcome.threshold_reals, out / "threshold_reals.csv")
     calibrated = calibrate_threshold(bundle, reals, target_fpr=plan.target_fpr)
     threshold = calibrated.manifest.threshold
     evidence = dict(threshold.evidence)

@@ -20,8 +20,8 @@ from typing import Any
 
 from pinclip_sdk.bundle import Bundle, BundleWriter, Threshold
 from pinclip_sdk.export.artifacts import ArtifactBuilder
-from pinclip_sdk.export.config import ExportConfig
 from pinclip_sdk.export.detector_module import DetectorModule
+from pinclip_sdk.export.export_config import ExportConfig
 from pinclip_sdk.export.gate import raise_on_failure, run_gate
 from pinclip_sdk.export.gate_artifacts import close_all, open_gate_file
 from pinclip_sdk.export.gate_data import build_gate_set
@@ -110,7 +110,7 @@ def _build_and_gate(
         detector.preprocess_spec,
         config.gate_data,
         config.calib,
-        builder.calibration_files,
+        builder.int8_calibration_files,
         config.gate_size,
         config.seed,
         config.layout,
@@ -134,7 +134,7 @@ def _build_and_gate(
         "gate": gate,
         "onnx": builder.onnx_info,
         "artifacts": builder.artifact_info,
-        "calibration": builder.calibration_info,
+        "calibration": builder.int8_calibration_info,
     }
     json_path, _ = write_report(builder.writer.root, report)
     raise_on_failure(gate, str(json_path))

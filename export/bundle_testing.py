@@ -41,9 +41,9 @@ def make_tiny_bundle(
         head: detection head of the tiny model.
         image_size: input side of the tiny model (32 or 64).
     """
-    from pinclip_sdk.export.config import ExportConfig
+    from pinclip_sdk.export.bundle_export import export_bundle
+    from pinclip_sdk.export.export_config import ExportConfig
     from pinclip_sdk.export.gate import GateConfig
-    from pinclip_sdk.export.pipeline import export_bundle
     from pinclip_sdk.training.testing import make_tiny_checkpoint
 
     directory = Path(directory)
@@ -52,7 +52,7 @@ def make_tiny_bundle(
         directory / f"checkpoint-{seed}", seed=seed, head=head, image_size=image_size
     )
     if int8 and data is None:
-        from pinclip_sdk.training.data.testing import make_genimage_dataset
+        from pinclip_sdk.training.data.dataset_testing import make_genimage_dataset
 
         data = make_genimage_dataset(directory / f"images-{seed}", n_per_class=12, size=image_size, seed=seed)
     if data is not None and not Path(data).exists():

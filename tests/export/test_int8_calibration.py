@@ -1,4 +1,4 @@
-"""The calibration adapter: balanced, deterministic, hashed, preprocessed by the runtime's core."""
+"""The INT8 calibration adapter: balanced, deterministic, hashed, preprocessed by the runtime's core."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from pinclip_sdk.errors import CalibrationError, ConfigError
-from pinclip_sdk.export.calibration import CalibrationSource, hash_file_list, select_calibration_files
+from pinclip_sdk.export.int8_calibration import (
+    Int8CalibrationSource,
+    hash_file_list,
+    select_calibration_files,
+)
 
 
 def test_balanced_deterministic_and_hashed(dataset: Path) -> None:
@@ -37,7 +41,7 @@ def test_source_uses_the_runtime_preprocessor(dataset: Path) -> None:
 
     spec = PreprocessSpec(size=32)
     files = select_calibration_files(dataset, size=10)
-    with CalibrationSource.from_files(files, spec, batch_size=4) as source:
+    with Int8CalibrationSource.from_files(files, spec, batch_size=4) as source:
         batches = list(source.batches())
         assert [len(b) for b in batches] == [4, 4, 2]
         expected = Preprocessor(spec).batch(list(files.paths))
@@ -52,15 +56,15 @@ def test_source_uses_the_runtime_preprocessor(dataset: Path) -> None:
 
 def test_source_checks_its_inputs() -> None:
     with pytest.raises(CalibrationError, match="calibration source is empty"):
-        CalibrationSource([])
-    bad = CalibrationSource([np.zeros((3, 4, 4), np.float32), np.full((3, 4, 4), np.nan, np.float32)])
+        Int8CalibrationSource([])
+    bad = Int8CalibrationSource([np.zeros((3, 4, 4), np.float32), np.full((3, 4, 4), np.nan, np.float32)])
     with pytest.raises(CalibrationError, match="NaN"):
         bad.as_array()
     bad.close()
 
 
 def test_export_config_validates_up_front() -> None:
-    from pinclip_sdk.export.config import ExportConfig
+    from pinclip_sdk.export.export_config import ExportConfig
 
     assert ExportConfig(targets="trt,ov").targets == ("tensorrt", "openvino")
     with pytest.raises(ConfigError, match="Did you mean 'openvino'"):

@@ -6,7 +6,7 @@ does it ahead of time (at install or first boot of an appliance) into the same e
 the first `Detector` starts in seconds. Each result carries the `trtexec` command lines that build
 and benchmark the same strongly typed ONNX with the same profile, for comparison.
 
-Run as `python -m pinclip_sdk.export.tensorrt model.pinclip --precisions fp16,int8`.
+Run as `python -m pinclip_sdk.export.engine_prebuild model.pinclip --precisions fp16,int8`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from pinclip_sdk.bundle import Bundle
-from pinclip_sdk.errors import BundleError, ConfigError, PinclipError
-from pinclip_sdk.tensorrt_engine import (
+from pinclip_sdk.engine_cache import (
     DEFAULT_WORKSPACE_BYTES,
     TENSORRT_PRECISIONS,
     BatchProfile,
     EngineCache,
     prepare_engine,
 )
+from pinclip_sdk.errors import BundleError, ConfigError, PinclipError
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def trtexec_benchmark_command(
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the bundle's engines here and print where they are and the trtexec lines."""
     parser = argparse.ArgumentParser(
-        prog="python -m pinclip_sdk.export.tensorrt", description=main.__doc__.split(":")[0] + "."
+        prog="python -m pinclip_sdk.export.engine_prebuild", description=main.__doc__.split(":")[0] + "."
     )
     parser.add_argument("bundle", help="a *.pinclip bundle with tensorrt-fp16 / tensorrt-int8 artifacts")
     parser.add_argument("--precisions", default="fp16,int8", help="comma-separated (default fp16,int8)")

@@ -6,7 +6,7 @@ two classes are easy to tell apart, so a tiny model learns them in a few steps, 
 difference reproduces GenImage's known shortcut, which `pinclip data inspect` must flag.
 
 Example:
-    >>> from pinclip_sdk.training.data.testing import make_genimage_dataset
+    >>> from pinclip_sdk.training.data.dataset_testing import make_genimage_dataset
     >>> root = make_genimage_dataset(tmp_path, generators=("SDv1.4",), n_per_class=4)  # doctest: +SKIP
 """
 
@@ -181,7 +181,7 @@ def make_folder_dataset(
     return root
 
 
-def make_manifest_dataset(
+def make_image_list_dataset(
     root: str | Path,
     fmt: str = "csv",
     generators: Sequence[str] = ("gen_a", "gen_b"),
@@ -190,12 +190,12 @@ def make_manifest_dataset(
     size: int = 32,
     seed: int = 0,
 ) -> Path:
-    """Images under `root/images` and a manifest listing them by relative path; returns the manifest.
+    """Images under `root/images` and an image list naming them by relative path; returns the list.
 
     Labels are written in every accepted spelling (0/1/real/fake) so readers are exercised on all.
     """
     if fmt not in ("csv", "jsonl"):
-        raise ConfigError(f"manifest format must be 'csv' or 'jsonl', got {fmt!r}")
+        raise ConfigError(f"image list format must be 'csv' or 'jsonl', got {fmt!r}")
     root = Path(root)
     rng = np.random.default_rng(seed)
     spellings = {REAL: ("real", "0"), FAKE: ("fake", "1")}
@@ -214,18 +214,18 @@ def make_manifest_dataset(
                             "split": split,
                         }
                     )
-    manifest = root / f"manifest.{fmt}"
+    image_list = root / f"image_list.{fmt}"
     if fmt == "csv":
-        with open(manifest, "w", newline="", encoding="utf-8") as handle:
+        with open(image_list, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=["path", "label", "generator", "split"])
             writer.writeheader()
             writer.writerows(rows)
     else:
-        with open(manifest, "w", encoding="utf-8") as handle:
+        with open(image_list, "w", encoding="utf-8") as handle:
             for row in rows:
                 label = int(row["label"]) if row["label"].isdigit() else row["label"]
                 handle.write(json.dumps({**row, "label": label}) + "\n")
-    return manifest
+    return image_list
 
 
 def write_corrupt_image(path: str | Path) -> Path:

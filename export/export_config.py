@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 from pinclip_sdk.errors import ConfigError
-from pinclip_sdk.export.calibration import DEFAULT_CALIBRATION_SIZE
 from pinclip_sdk.export.constants import DEFAULT_OPSET, CalibrationMethodName
 from pinclip_sdk.export.gate import GateConfig
+from pinclip_sdk.export.int8_calibration import DEFAULT_INT8_CALIBRATION_SIZE
 from pinclip_sdk.targets import ALIASES, BACKENDS, targets_of
 
 # export target (a backend) -> the artifacts it can produce, by precision (`pinclip_sdk.targets`);
@@ -45,12 +45,12 @@ class ExportConfig:
         targets: runtimes to build for: `onnxruntime`, `openvino`, `tensorrt`.
         int8: also build INT8 artifacts (needs `calib`).
         fp16: build the FP16 ONNX for onnxruntime GPU providers (TensorRT always gets FP16).
-        calib: calibration images (any layout `training.data.discover` reads).
-        calib_size: calibration images, balanced real/fake.
-        calib_batch: images per calibration batch.
-        calib_method: onnxruntime calibration method for the Q/DQ models.
-        gate_data: labelled held-out images for the gate; default: `calib` images not used to
-            calibrate; with neither, the gate compares logits on random inputs only (no AUC).
+        calib: INT8 calibration images (any layout `training.data.discover` reads).
+        calib_size: INT8 calibration images, balanced real/fake.
+        calib_batch: images per INT8 calibration batch.
+        calib_method: onnxruntime INT8 calibration method for the Q/DQ models.
+        gate_data: labelled held-out images for the gate; default: `calib` images not used for
+            INT8 calibration; with neither, the gate compares logits on random inputs only (no AUC).
         gate_size: at most this many gate images (balanced).
         gate: the gate's thresholds.
         opset: ONNX opset (>= 17).
@@ -63,7 +63,7 @@ class ExportConfig:
     int8: bool = False
     fp16: bool = True
     calib: Path | None = None
-    calib_size: int = DEFAULT_CALIBRATION_SIZE
+    calib_size: int = DEFAULT_INT8_CALIBRATION_SIZE
     calib_batch: int = 8
     calib_method: CalibrationMethodName = "minmax"
     gate_data: Path | None = None

@@ -1,6 +1,6 @@
-"""CSV / JSONL manifests: one image per row with `path`, `label` and optional `generator`, `split`.
+"""CSV / JSONL image lists: one image per row with `path`, `label` and optional `generator`, `split`.
 
-A manifest subsumes every folder layout: relative paths are resolved against the manifest's folder,
+An image list subsumes every folder layout: relative paths are resolved against the list's folder,
 labels accept 0/1/real/fake. Rows naming missing files are an error, never silently dropped.
 """
 
@@ -14,20 +14,20 @@ from pathlib import Path
 from pinclip_sdk.errors import DatasetError
 from pinclip_sdk.training.data.sample import Sample, parse_label
 
-MANIFEST_SUFFIXES = (".csv", ".jsonl")
+IMAGE_LIST_SUFFIXES = (".csv", ".jsonl")
 DEFAULT_GENERATOR = "unspecified"
 _PATH_KEYS = ("path", "filepath", "filename", "file", "image")
 
 
-def _rows(manifest: Path) -> Iterator[tuple[int, dict]]:
+def _rows(image_list: Path) -> Iterator[tuple[int, dict]]:
     """`(line number, row)` pairs of a CSV (with a header) or JSONL file; keys lower-cased."""
     # utf-8-sig: spreadsheets save CSV with a byte-order mark, which would otherwise rename `path`
-    with open(manifest, newline="", encoding="utf-8-sig") as handle:
-        if manifest.suffix.lower() == ".csv":
+    with open(image_list, newline="", encoding="utf-8-sig") as handle:
+        if image_list.suffix.lower() == ".csv":
             reader = csv.DictReader(handle)
             if not reader.fieldnames:
                 raise DatasetError(
-                    f"{manifest}: empty CSV manifest (expected a header: path,label,generator,split)"
+                    f"{image_list}: empty CSV image list (expected a header: path,label,generator,split)"
                 )
             for row in reader:
                 yield reader.line_num, {str(k).strip().lower(): v for k, v in row.items() if k is not None}
@@ -38,10 +38,10 @@ def _rows(manifest: Path) -> Iterator[tuple[int, dict]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{manifest}:{number}: not valid JSON ({exc.msg})") from None
+                raise DatasetError(f"{image_list}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise DatasetError(
-                    f"{manifest}:{number}: expected a JSON object per line, got {type(row).__name__}"
+                    f"{image_list}:{number}: expected a JSON object per line, got {type(row).__name__}"
                 )
             yield number, {str(k).lower(): v for k, v in row.items()}
 
@@ -58,19 +58,19 @@ def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
-def read_manifest(manifest: Path) -> list[Sample]:
-    """Samples listed in a CSV or JSONL manifest.
+def read_image_list(image_list: Path) -> list[Sample]:
+    """Samples listed in a CSV or JSONL image list.
 
     Raises:
         DatasetError: unknown suffix, a row without path or with a bad label, or files that do not exist.
     """
-    if manifest.suffix.lower() not in MANIFEST_SUFFIXES:
-        raise DatasetError(f"{manifest}: a manifest must end in {' or '.join(MANIFEST_SUFFIXES)}")
-    base = manifest.parent
+    if image_list.suffix.lower() not in IMAGE_LIST_SUFFIXES:
+        raise DatasetError(f"{image_list}: an image list must end in {' or '.join(IMAGE_LIST_SUFFIXES)}")
+    base = image_list.parent
     samples: list[Sample] = []
     missing: list[str] = []
-    for number, row in _rows(manifest):
-        where = f"{manifest}:{number}"
+    for number, row in _rows(image_list):
+        where = f"{image_list}:{number}"
         if "label" not in row:
             raise DatasetError(f"{where}: no 'label' column (row has {sorted(row)})")
         path = Path(_path_of(row, where)).expanduser()
@@ -84,7 +84,7 @@ def read_manifest(manifest: Path) -> list[Sample]:
     if missing:
         shown = ", ".join(missing[:5])
         raise DatasetError(
-            f"{manifest}: {len(missing)} listed file(s) do not exist (relative paths are resolved "
+            f"{image_list}: {len(missing)} listed file(s) do not exist (relative paths are resolved "
             f"against {base}): {shown}{' ...' if len(missing) > 5 else ''}"
         )
     return samples

@@ -1,7 +1,7 @@
-"""One calibration adapter for all INT8 quantisers (docs/design.md#s26-one-calibration-adapter).
+"""One INT8 calibration adapter for all INT8 quantisers (docs/design.md#s26-one-int8-calibration-adapter).
 
 `select_calibration_files` picks a balanced, deterministic subset of real and fake images from any
-layout `training.data.discover` reads and hashes the file list. `CalibrationSource` turns items into
+layout `training.data.discover` reads and hashes the file list. `Int8CalibrationSource` turns items into
 float32 NCHW batches through the runtime's own preprocessing (`pinclip_sdk.preprocess.Preprocessor`,
 the C++ core), caches them once in a `.npy` file, and hands them to onnxruntime (a
 `CalibrationDataReader`), NNCF (an `nncf.Dataset`) or anything wanting one array.
@@ -26,7 +26,7 @@ from pinclip_sdk.spec import PreprocessSpec
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_CALIBRATION_SIZE = 512
+DEFAULT_INT8_CALIBRATION_SIZE = 512
 MIN_RECOMMENDED = 300  # TensorRT/ModelOpt ask for >= 500 for ViTs; NNCF's default subset is 300
 
 
@@ -66,7 +66,7 @@ def _relative(path: Path, root: Path | None) -> str:
 
 def select_calibration_files(
     data: str | Path,
-    size: int = DEFAULT_CALIBRATION_SIZE,
+    size: int = DEFAULT_INT8_CALIBRATION_SIZE,
     seed: int = 0,
     layout: str = "auto",
     purpose: str = "INT8 calibration",
@@ -108,8 +108,8 @@ def select_calibration_files(
     )
 
 
-class CalibrationSource:
-    """Float32 NCHW batches for calibration, from any items and a preprocessing transform.
+class Int8CalibrationSource:
+    """Float32 NCHW batches for INT8 calibration, from any items and a preprocessing transform.
 
     Args:
         items: anything indexable (image paths, arrays, PIL images).
@@ -142,7 +142,7 @@ class CalibrationSource:
     @classmethod
     def from_files(
         cls, files: CalibrationFiles, spec: PreprocessSpec, batch_size: int = 8
-    ) -> CalibrationSource:
+    ) -> Int8CalibrationSource:
         """Preprocess image files exactly as the runtime does (`Preprocessor.batch`, the C++ core)."""
         from pinclip_sdk.preprocess import Preprocessor
 
@@ -226,7 +226,7 @@ class CalibrationSource:
             self._tmpdir.cleanup()
             self._tmpdir = None
 
-    def __enter__(self) -> CalibrationSource:
+    def __enter__(self) -> Int8CalibrationSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -236,7 +236,7 @@ class CalibrationSource:
 class _Batches:
     """Re-iterable view of a source's batches (NNCF walks the data more than once)."""
 
-    def __init__(self, source: CalibrationSource) -> None:
+    def __init__(self, source: Int8CalibrationSource) -> None:
         self._source = source
 
     def __iter__(self) -> Iterator[np.ndarray]:

@@ -11,7 +11,7 @@ precision must be in the graph (docs/design.md#d3-precision-lives-in-the-onnx-gr
 - INT8: Q/DQ on the Linear layers only (see `ort_quant.TRT_INT8`); everything else stays in the
   FP32 types of the source graph, which strongly typed TensorRT honours.
 
-Engines are built from these files on the target (`export/tensorrt.py`, `pinclip_sdk.tensorrt_engine`).
+Engines are built from these files on the target (`export/engine_prebuild.py`, `pinclip_sdk.engine_cache`).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 import onnx
 
 from pinclip_sdk.errors import ExportError
-from pinclip_sdk.export.calibration import CalibrationSource
 from pinclip_sdk.export.constants import CalibrationMethodName
 from pinclip_sdk.export.detector_module import DetectorModule, Fp16Detector
+from pinclip_sdk.export.int8_calibration import Int8CalibrationSource
 from pinclip_sdk.export.onnx_export import DEFAULT_OPSET, export_onnx
 from pinclip_sdk.export.ort_quant import TRT_INT8, quantize_qdq
 
@@ -59,7 +59,7 @@ def export_fp16_onnx(
 def quantize_tensorrt_int8(
     fp32_path: str | Path,
     path: str | Path,
-    source: CalibrationSource,
+    source: Int8CalibrationSource,
     method: CalibrationMethodName = "minmax",
 ) -> dict[str, Any]:
     """Write the INT8 Q/DQ ONNX for TensorRT (symmetric, per-channel weights, Linear layers only)."""

@@ -6,9 +6,14 @@ import shlex
 
 import pytest
 
+from pinclip_sdk.engine_cache import BatchProfile
 from pinclip_sdk.errors import BundleError, ConfigError
-from pinclip_sdk.export.tensorrt import build_engines, main, trtexec_benchmark_command, trtexec_build_command
-from pinclip_sdk.tensorrt_engine import BatchProfile
+from pinclip_sdk.export.engine_prebuild import (
+    build_engines,
+    main,
+    trtexec_benchmark_command,
+    trtexec_build_command,
+)
 
 
 def test_build_engines_builds_each_precision_once(fake_trt, fake_cuda, tiny_bundle, engine_cache):
