@@ -23,6 +23,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -173,21 +174,49 @@ def write_jpegs(folder: Path, count: int, size: tuple[int, int]) -> Path:
     return folder
 
 
+def _sdk_cli(*args: object) -> list[str]:
+    """`python -m pinclip_sdk.cli ARGS` (paths made absolute: it runs outside the source tree)."""
+    return [sys.executable, "-m", "pinclip_sdk.cli"] + [
+        str(a.resolve()) if isinstance(a, Path) else str(a) for a in args
+    ]
+
+
+def _run_installed(command: list[str]) -> subprocess.CompletedProcess:
+    """Run from a neutral folder, so `-m` imports the installed SDK, not the repository's source folder
+    (which has no compiled core)."""
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
+
+
 def run_bench(bundle: Path, backend: str, images: Path, batch: int, seconds: float) -> dict:
-    command = [sys.executable, "-m", "pinclip_sdk.cli", "bench", "--model", str(bundle), "--backend", backend]
-    command += ["--precision", "int8", "--batch", str(batch), "--images", str(images), "--json"]
-    command += ["--seconds", str(seconds), "--openvino-hint", "THROUGHPUT"]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    command = _sdk_cli(
+        "bench",
+        "--model",
+        bundle,
+        "--backend",
+        backend,
+        "--precision",
+        "int8",
+        "--batch",
+        batch,
+        "--images",
+        images,
+        "--json",
+        "--seconds",
+        seconds,
+        "--openvino-hint",
+        "THROUGHPUT",
+    )
+    result = _run_installed(command)
     if result.returncode != 0:
         raise SystemExit(f"bench {backend} failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout)
 
 
 def run_detect(bundle: Path, images: Path, output: Path) -> tuple[float, str, int]:
-    command = [sys.executable, "-m", "pinclip_sdk.cli", "detect", str(images), "--model", str(bundle)]
-    command += ["--format", "jsonl", "--output", str(output), "--no-progress"]
+    command = _sdk_cli("detect", images, "--model", bundle, "--format", "jsonl", "--output", output)
+    command += ["--no-progress"]
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = _run_installed(command)
     elapsed = time.perf_counter() - start
     summary = [line for line in result.stderr.splitlines() if line.startswith("pinclip detect:")]
     return elapsed, (summary[-1] if summary else result.stderr[-2000:]), result.returncode
