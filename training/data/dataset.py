@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from pinclip_sdk.errors import InvalidImageError
 from pinclip_sdk.imageio import load_image
@@ -96,7 +96,9 @@ def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """
     good = [item for item in items if item["pixels"] is not None]
     unreadable = [(item["path"], item["error"]) for item in items if item["pixels"] is None]
-    pixels = torch.stack([item["pixels"] for item in good]) if good else torch.empty(0, 3, 0, 0)
+    # default_collate stacks straight into shared memory inside a DataLoader worker, so the batch
+    # crosses to the trainer without another copy
+    pixels = default_collate([item["pixels"] for item in good]) if good else torch.empty(0, 3, 0, 0)
     return {
         "pixels": pixels,
         "label": torch.tensor([item["label"] for item in good], dtype=torch.long),
