@@ -138,6 +138,9 @@ class Int8CalibrationSource:
         self.batch_size = min(batch_size, len(items))
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._array: np.ndarray | None = None
+        # set by `from_files`: preprocess a chunk straight into its rows of the cache
+        self._fill: Callable[[Sequence[Any], np.ndarray], Any] | None = None
+        self._item_shape: tuple[int, int, int] | None = None
 
     @classmethod
     def from_files(
@@ -147,7 +150,10 @@ class Int8CalibrationSource:
         from pinclip_sdk.preprocess import Preprocessor
 
         preprocessor = Preprocessor(spec)
-        return cls(list(files.paths), lambda chunk: preprocessor.batch(list(chunk)), batch_size)
+        source = cls(list(files.paths), lambda chunk: preprocessor.batch(list(chunk)), batch_size)
+        source._fill = lambda chunk, out: preprocessor.batch(list(chunk), out)
+        source._item_shape = (3, *spec.size)
+        return source
 
     def __len__(self) -> int:
         return len(self.items)
@@ -159,6 +165,8 @@ class Int8CalibrationSource:
         return self._array
 
     def _materialize(self) -> np.ndarray:
+        if self._fill is not None and self._item_shape is not None:
+            return self._materialize_in_place(self._fill, self._item_shape)
         first = self._convert(self.items[: self.batch_size])
         self._tmpdir = tempfile.TemporaryDirectory(prefix="pinclip-calib-")
         cache_path = Path(self._tmpdir.name) / "calibration.npy"
@@ -173,6 +181,24 @@ class Int8CalibrationSource:
                     f"calibration batch at {start} has shape {chunk.shape}, expected {first.shape}"
                 )
             array[start : start + len(chunk)] = chunk
+        array.flush()
+        return array
+
+    def _materialize_in_place(
+        self, fill: Callable[[Sequence[Any], np.ndarray], Any], item_shape: tuple[int, int, int]
+    ) -> np.ndarray:
+        """The cache with each chunk preprocessed straight into its rows (no per-chunk copy)."""
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="pinclip-calib-")
+        cache_path = Path(self._tmpdir.name) / "calibration.npy"
+        array = np.lib.format.open_memmap(
+            cache_path, mode="w+", dtype=np.float32, shape=(len(self), *item_shape)
+        )
+        for start in range(0, len(self), self.batch_size):
+            chunk = self.items[start : start + self.batch_size]
+            rows = array[start : start + len(chunk)]
+            fill(chunk, rows)
+            if not np.isfinite(rows).all():
+                raise CalibrationError("calibration inputs contain NaN or inf")
         array.flush()
         return array
 
