@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,26 @@ def all_reduce_mean(ctx: DistContext, values: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         out /= ctx.world_size
     return out
+
+
+def step_means(
+    ctx: DistContext, steps: Sequence[Mapping[str, torch.Tensor]], keys: Sequence[str]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-step means over the ranks and how many ranks reported each, both
+    `[len(steps), len(keys)]` float64 on `ctx.device` (a mean is NaN where no rank reported).
+
+    One all-reduce on the process group's device (NCCL reduces only CUDA tensors) for a whole
+    logging interval; nothing is copied to the host.
+    """
+    zero = torch.zeros((), dtype=torch.float64, device=ctx.device)
+    rows = [torch.stack([values[k].to(ctx.device, torch.float64) if k in values else zero for k in keys])
+            for values in steps]  # fmt: skip
+    sums = torch.stack(rows) if rows else torch.zeros((0, len(keys)), dtype=torch.float64, device=ctx.device)
+    mask = [[float(k in values) for k in keys] for values in steps]
+    counts = torch.tensor(mask, dtype=torch.float64, device=ctx.device).reshape(len(steps), len(keys))
+    total = all_reduce_mean(ctx, torch.cat([sums * counts, counts], dim=1))
+    counts = total[:, len(keys) :]
+    return total[:, : len(keys)] / counts, counts
 
 
 def all_gather_objects(ctx: DistContext, obj: Any) -> list[Any]:

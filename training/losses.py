@@ -18,20 +18,24 @@ from pinclip_sdk.training.config import LossConfig
 
 @dataclass
 class LossTerms:
-    """The total loss and its parts (detached copies for logging are in `as_floats`)."""
+    """The total loss and its parts (detached copies for logging: `as_tensors`, `as_floats`)."""
 
     total: torch.Tensor
     clean: torch.Tensor
     noisy: torch.Tensor | None = None
     kl: torch.Tensor | None = None
 
-    def as_floats(self) -> dict[str, float]:
-        out = {"loss": float(self.total.detach()), "loss_clean": float(self.clean.detach())}
+    def as_tensors(self) -> dict[str, torch.Tensor]:
+        """Detached 0-d copies, left on the loss's device (logging them costs no host sync)."""
+        out = {"loss": self.total.detach(), "loss_clean": self.clean.detach()}
         if self.noisy is not None:
-            out["loss_noisy"] = float(self.noisy.detach())
+            out["loss_noisy"] = self.noisy.detach()
         if self.kl is not None:
-            out["loss_kl"] = float(self.kl.detach())
+            out["loss_kl"] = self.kl.detach()
         return out
+
+    def as_floats(self) -> dict[str, float]:
+        return {key: float(value) for key, value in self.as_tensors().items()}
 
 
 def pin_loss(

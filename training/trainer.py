@@ -45,12 +45,12 @@ from pinclip_sdk.training.distributed import (
     DistContext,
     RankBatches,
     SeededItems,
-    all_reduce_mean,
     barrier,
     gather_rng_states,
     init_distributed,
     restore_rng_state,
     shutdown,
+    step_means,
 )
 from pinclip_sdk.training.losses import pin_loss
 from pinclip_sdk.training.model import PiNCLIP, build_empty_model, create_model, preprocess_spec_for
@@ -289,6 +289,8 @@ class Trainer:
             self._restore()
         self.recent: deque[dict[str, float]] = deque(maxlen=5)
         self.losses: list[float] = []
+        # (step, epoch, loss terms on the device, grad norm, lr) of the steps since the last `flush`
+        self._pending: list[tuple[int, int, dict[str, torch.Tensor], torch.Tensor | None, float]] = []
         self.last_metrics: dict[str, Any] = {}
         self.validated_at: int | None = None
 
@@ -365,7 +367,8 @@ class Trainer:
             pin_memory=self.ctx.device.type == "cuda",
         )
 
-    def _forward_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def _forward_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The step's loss and its logged terms, as device tensors (no host sync)."""
         pixels = batch["pixels"].to(self.ctx.device, non_blocking=True)
         labels = batch["label"].to(self.ctx.device, non_blocking=True)
         if pixels.shape[0] == 0:  # every image unreadable: still join the gradient all-reduce
@@ -376,46 +379,65 @@ class Trainer:
         )
         with autocast:
             out = self.wrapped(pixels, labels)
-        kl = out.noise.kl_to_standard_normal() if self.model.noise_generator is not None else None
+        kl = out.noise.kl_to_standard_normal() if out.noise is not None else None
         terms = pin_loss(out.clean_logits, labels, self.config.loss, out.noisy_logits, kl)
-        values = terms.as_floats()
+        values = terms.as_tensors()
         if out.noise is not None:
-            values["sigma_mean"] = float(out.noise.std.detach().float().mean())
+            values["sigma_mean"] = out.noise.std.detach().float().mean()
         return terms.total, values
 
-    def _global_values(self, values: dict[str, float]) -> dict[str, float]:
-        vector = torch.tensor([values.get(k, 0.0) for k in LOSS_KEYS], dtype=torch.float64)
-        present = torch.tensor([float(k in values) for k in LOSS_KEYS], dtype=torch.float64)
-        total = all_reduce_mean(self.ctx, torch.cat([vector * present, present]))
-        sums, counts = total[: len(LOSS_KEYS)], total[len(LOSS_KEYS) :]
-        return {k: float(sums[i] / counts[i]) for i, k in enumerate(LOSS_KEYS) if counts[i] > 0}
-
-    def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
-        """Forward, loss, NaN check, backward, clip, optimiser step; returns the global loss terms."""
+    def train_step(self, batch: dict[str, Any]) -> None:
+        """Forward, loss, backward, clip, optimiser step. The loss terms stay on the device until
+        `flush` (every `log_every` steps, before validation and saving), which checks them."""
         step = self.state.step
         lr = self.config.optim.lr * lr_factor(self.config.optim, step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         loss, values = self._forward_loss(batch)
-        values = self._global_values(values)
-        if not all(math.isfinite(v) for v in values.values()):
-            last = list(self.recent)[-3:]
-            raise TrainingError(
-                f"Non-finite loss at step {step} (epoch {self.state.epoch}): {values}. Last finite "
-                f"values: {last or 'none (first step)'}. Try a lower optim.lr, amp=off or optim.grad_clip."
-            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        grad_norm = None
         if self.config.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             params = [p for _, p in self.model.trainable_parameters()]
-            values["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip))
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip).detach()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.state.step += 1
-        values["lr"] = lr
-        self.recent.append(values)
-        self.losses.append(values.get("loss", float("nan")))
+        self._pending.append((step, self.state.epoch, values, grad_norm, lr))
+
+    def flush(self) -> dict[str, float]:
+        """Bring the pending steps' loss terms to the host (one all-reduce, one copy), check them,
+        and return the last step's values ({} when nothing was pending).
+
+        Raises:
+            TrainingError: a step's loss terms were not finite (naming that step).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return {}
+        means, counts = step_means(self.ctx, [values for _, _, values, _, _ in pending], LOSS_KEYS)
+        norms = torch.stack(
+            [torch.full((), float("nan"), dtype=torch.float64, device=self.ctx.device) if g is None
+             else g.to(self.ctx.device, torch.float64) for _, _, _, g, _ in pending]
+        )  # fmt: skip
+        table = torch.cat([means, counts, norms[:, None]], dim=1).tolist()  # the one host sync
+        width = len(LOSS_KEYS)
+        values: dict[str, float] = {}
+        for (step, epoch, _, grad_norm, lr), row in zip(pending, table, strict=True):
+            values = {k: row[i] for i, k in enumerate(LOSS_KEYS) if row[width + i] > 0}
+            if not all(math.isfinite(v) for v in values.values()):
+                last = list(self.recent)[-3:]
+                raise TrainingError(
+                    f"Non-finite loss at step {step} (epoch {epoch}): {values}. Last finite "
+                    f"values: {last or 'none (first step)'}. Try a lower optim.lr, amp=off or "
+                    "optim.grad_clip."
+                )
+            if grad_norm is not None:
+                values["grad_norm"] = row[-1]
+            values["lr"] = lr
+            self.recent.append(values)
+            self.losses.append(values.get("loss", float("nan")))
         return values
 
     # ------------------------------------------------------------------ validation / saving
@@ -447,6 +469,7 @@ class Trainer:
 
     def save(self, name: str, *, resumable: bool, metrics: dict[str, Any] | None = None) -> Path:
         """Write `out_dir/<name>`; every rank must call it (RNG states are gathered), rank 0 writes."""
+        self.flush()  # never save weights a non-finite step has touched
         if resumable:
             self.state.optimizer = self.optimizer.state_dict()
             self.state.scaler = self.scaler.state_dict() if self.scaler.is_enabled() else {}
@@ -466,6 +489,7 @@ class Trainer:
 
     def maybe_validate(self, log_path: Path) -> None:
         """Validate on rank 0 and keep `best/` when the metric improved."""
+        self.flush()  # every rank: it all-reduces
         self.validated_at = self.state.step
         if not self.splits.val or not self.ctx.is_main:
             return
@@ -497,12 +521,14 @@ def _run_epoch(trainer: Trainer, log_path: Path, bar: Any) -> None:
         if batch["unreadable"]:
             unreadable += len(batch["unreadable"])
             logger.warning("skipped unreadable image(s): %s", [p for p, _ in batch["unreadable"]])
-        values = trainer.train_step(batch)
+        trainer.train_step(batch)
         state.batch_in_epoch += 1
         bar.update(1)
-        if trainer.ctx.is_main and (state.step % cfg.log_every == 0 or state.step == 1):
-            bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
-            write_jsonl(log_path, {"event": "train", "step": state.step, "epoch": state.epoch, **values})
+        if state.step % cfg.log_every == 0 or state.step == 1:
+            values = trainer.flush()  # every rank: it all-reduces
+            if trainer.ctx.is_main:
+                bar.set_postfix(loss=f"{values.get('loss', float('nan')):.4f}")
+                write_jsonl(log_path, {"event": "train", "step": state.step, "epoch": state.epoch, **values})
         if cfg.eval_every and state.step % cfg.eval_every == 0:
             trainer.maybe_validate(log_path)
         if cfg.save_every and state.step % cfg.save_every == 0 and state.step < trainer.total_steps:
