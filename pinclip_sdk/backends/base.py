@@ -23,6 +23,8 @@ from pinclip_sdk.targets import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
 
     from pinclip_sdk.bundle import Artifact, Bundle
@@ -42,6 +44,7 @@ __all__ = [
     "checked_options",
     "unknown_backend",
     "static_size",
+    "recorded_artifact",
     "with_recorded_options",
 ]
 
@@ -119,6 +122,16 @@ def with_recorded_options(artifact: Artifact, options: dict[str, Any] | None) ->
     """The artifact's recorded `load_options` (what its export gate ran) under the caller's `options`:
     a key the caller gives wins; an older bundle without recorded options gets just the caller's."""
     return {**getattr(artifact, "load_options", {}), **(options or {})}
+
+
+def recorded_artifact(
+    bundle: Bundle, backend: str, precision: str, options: dict[str, Any] | None, known: Iterable[str]
+) -> tuple[Artifact, Path, dict[str, Any]]:
+    """The bundle's `<backend>-<precision>` artifact, its hash-verified path, and the options to load
+    it with (the caller's, checked against `known` before any hashing, over the recorded ones)."""
+    checked_options(backend, options, known)
+    artifact = bundle.find(backend, precision)
+    return artifact, bundle.verified_path(artifact), with_recorded_options(artifact, options)
 
 
 def static_size(shape: Iterable[Any]) -> tuple[int, int] | None:

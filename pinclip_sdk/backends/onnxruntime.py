@@ -21,8 +21,8 @@ from pinclip_sdk.backends.base import (
     cache_dir,
     check_batch,
     checked_options,
+    recorded_artifact,
     static_size,
-    with_recorded_options,
 )
 from pinclip_sdk.errors import BackendError, BackendUnavailableError
 from pinclip_sdk.targets import backend_record
@@ -109,14 +109,12 @@ class OnnxRuntimeBackend:
     ) -> OnnxRuntimeBackend:
         """Open the bundle's `onnxruntime-<precision>` artifact (hash-verified) with its recorded
         `load_options` under the caller's `options`."""
-        checked_options("onnxruntime", options, OPTIONS)
-        artifact = bundle.find("onnxruntime", precision)
-        path = bundle.verified_path(artifact)
+        artifact, path, options = recorded_artifact(bundle, "onnxruntime", precision, options, OPTIONS)
         return cls.load_path(
             path,
             precision,
             threads,
-            options=with_recorded_options(artifact, options),
+            options=options,
             name=artifact.name,
             model_key=artifact.files[0].sha256[:16],
         )

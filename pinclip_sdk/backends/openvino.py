@@ -38,8 +38,8 @@ from pinclip_sdk.backends.base import (
     cache_dir,
     check_batch,
     checked_options,
+    recorded_artifact,
     static_size,
-    with_recorded_options,
 )
 from pinclip_sdk.errors import BackendError, BackendUnavailableError, ConfigError
 from pinclip_sdk.signal_stack import kept_signal_stack
@@ -203,10 +203,7 @@ class OpenVINOBackend:
     ) -> OpenVINOBackend:
         """Compile the bundle's `openvino-<precision>` IR (hash-verified) with its recorded
         `load_options` under the caller's `options`."""
-        checked_options("openvino", options, OPTIONS)
-        artifact = bundle.find("openvino", precision)
-        path = bundle.verified_path(artifact)
-        options = with_recorded_options(artifact, options)
+        artifact, path, options = recorded_artifact(bundle, "openvino", precision, options, OPTIONS)
         return cls.load_path(path, precision, threads, options=options, name=artifact.name)
 
     @classmethod
