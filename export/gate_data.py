@@ -37,9 +37,8 @@ def preprocess_files(
     array: the exact pixels the runtime would feed."""
     from pinclip_sdk.preprocess import Preprocessor
 
-    preprocessor = Preprocessor(spec)
-    height, width = spec.size
-    inputs = np.empty((len(paths), 3, height, width), np.float32)
+    preprocessor = Preprocessor(spec)  # float32
+    inputs = preprocessor.empty_batch(len(paths))
     for start in range(0, len(paths), chunk):
         part = list(paths[start : start + chunk])
         preprocessor.batch(part, inputs[start : start + len(part)])

@@ -175,8 +175,7 @@ class Detector:
         return prepared
 
     def _new_batch(self, n: int) -> np.ndarray:
-        height, width = self.preprocessor.spec.size
-        return np.empty((n, 3, height, width), self.preprocessor.dtype)
+        return self.preprocessor.empty_batch(n)
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         backend = self._backend

@@ -166,11 +166,16 @@ class Preprocessor:
 
     # -- input routing -------------------------------------------------------------------------
 
+    def empty_batch(self, n: int) -> np.ndarray:
+        """An uninitialised `[n, 3, H, W]` array of this preprocessor's dtype, for `batch(out=...)`."""
+        height, width = self.spec.size
+        return np.empty((n, 3, height, width), self.dtype)
+
     def _output(self, n: int, out: np.ndarray | None) -> np.ndarray:
         height, width = self.spec.size
         shape = (n, 3, height, width)
         if out is None:
-            return np.empty(shape, self.dtype)
+            return self.empty_batch(n)
         if not isinstance(out, np.ndarray):
             raise ConfigError(f"out must be a numpy array, got {type(out).__name__}")
         if out.dtype != self.dtype:
