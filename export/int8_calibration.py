@@ -168,11 +168,7 @@ class Int8CalibrationSource:
         if self._fill is not None and self._item_shape is not None:
             return self._materialize_in_place(self._fill, self._item_shape)
         first = self._convert(self.items[: self.batch_size])
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="pinclip-calib-")
-        cache_path = Path(self._tmpdir.name) / "calibration.npy"
-        array = np.lib.format.open_memmap(
-            cache_path, mode="w+", dtype=np.float32, shape=(len(self),) + first.shape[1:]
-        )
+        array = self._new_cache(first.shape[1:])
         array[: len(first)] = first
         for start in range(len(first), len(self), self.batch_size):
             chunk = self._convert(self.items[start : start + self.batch_size])
@@ -188,27 +184,29 @@ class Int8CalibrationSource:
         self, fill: Callable[[Sequence[Any], np.ndarray], Any], item_shape: tuple[int, int, int]
     ) -> np.ndarray:
         """The cache with each chunk preprocessed straight into its rows (no per-chunk copy)."""
-        self._tmpdir = tempfile.TemporaryDirectory(prefix="pinclip-calib-")
-        cache_path = Path(self._tmpdir.name) / "calibration.npy"
-        array = np.lib.format.open_memmap(
-            cache_path, mode="w+", dtype=np.float32, shape=(len(self), *item_shape)
-        )
+        array = self._new_cache(item_shape)
         for start in range(0, len(self), self.batch_size):
             chunk = self.items[start : start + self.batch_size]
             rows = array[start : start + len(chunk)]
             fill(chunk, rows)
-            if not np.isfinite(rows).all():
-                raise CalibrationError("calibration inputs contain NaN or inf")
+            _check_finite(rows)
         array.flush()
         return array
+
+    def _new_cache(self, item_shape: tuple[int, ...]) -> np.ndarray:
+        """An empty float32 `[len, *item_shape]` memory map in a temporary folder `close()` deletes."""
+        self._tmpdir = tempfile.TemporaryDirectory(prefix="pinclip-calib-")
+        cache_path = Path(self._tmpdir.name) / "calibration.npy"
+        return np.lib.format.open_memmap(
+            cache_path, mode="w+", dtype=np.float32, shape=(len(self), *item_shape)
+        )
 
     def _convert(self, chunk: Sequence[Any]) -> np.ndarray:
         batch = np.stack([np.asarray(x) for x in chunk]) if self.transform is None else self.transform(chunk)
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1] != 3 or len(batch) != len(chunk):
             raise CalibrationError(f"calibration transform must give [n, 3, H, W] float32, got {batch.shape}")
-        if not np.isfinite(batch).all():
-            raise CalibrationError("calibration inputs contain NaN or inf")
+        _check_finite(batch)
         return batch
 
     def batches(self) -> Iterator[np.ndarray]:
@@ -270,3 +268,8 @@ class _Batches:
 
     def __len__(self) -> int:
         return self._source.num_batches
+
+
+def _check_finite(batch: np.ndarray) -> None:
+    if not np.isfinite(batch).all():
+        raise CalibrationError("calibration inputs contain NaN or inf")
