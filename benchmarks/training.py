@@ -37,21 +37,6 @@ CONFIGS: dict[str, tuple[str, int | None, int, int]] = {
 }
 
 
-def _photos(root: Path, count: int, size: int) -> Path:
-    """`real/` and `fake/` folders of smooth random JPEG photos (decode cost like real files)."""
-    import numpy as np
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for label in ("real", "fake"):
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for i in range(count // 2):
-            small = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
-            image = Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
-            image.save(root / label / f"{i:04d}.jpg", quality=90)
-    return root
-
-
 def _peak_memory_mb(device: Any) -> float:
     import torch
 
@@ -65,18 +50,22 @@ def measure(name: str, steps: int, warmup: int) -> dict[str, Any]:
     import torch
 
     from pinclip_sdk.training.config import DataConfig, LoRAConfig, ModelConfig, NoiseConfig, TrainConfig
-    from pinclip_sdk.training.distributed import DistContext, _pick_device
+    from pinclip_sdk.training.data.dataset_testing import make_folder_dataset
+    from pinclip_sdk.training.distributed import init_distributed
     from pinclip_sdk.training.trainer import Trainer
 
     backbone, image_size, cpu_batch, cuda_batch = CONFIGS[name]
-    device = _pick_device("auto", 0)
+    ctx = init_distributed("auto")  # a world of one: cuda:0 when there is a GPU, else the CPU
+    device = ctx.device
     batch = cuda_batch if device.type == "cuda" else cpu_batch
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     with tempfile.TemporaryDirectory(prefix="pinclip-train-bench-") as tmp:
         batches_needed = warmup + steps
-        data = _photos(Path(tmp) / "data", batch * max(2, min(batches_needed, 8)), 256)
+        data = make_folder_dataset(
+            Path(tmp) / "data", n_per_class=batch * max(2, min(batches_needed, 8)) // 2, size=256
+        )
         config = TrainConfig(
             model=ModelConfig(
                 backbone=backbone,
@@ -91,7 +80,7 @@ def measure(name: str, steps: int, warmup: int) -> dict[str, Any]:
             progress=False,
             deterministic=False,
         )
-        trainer = Trainer(config, DistContext(device=device))
+        trainer = Trainer(config, ctx)
         loader_times, batches = [], []
         start = time.perf_counter()
         for item in trainer._loader(0, 0):
