@@ -13,6 +13,7 @@ on this device. Figures are for this machine only; rerun to compare.
 
 Usage:
     .venv/bin/python benchmarks/training.py [--configs tiny,vit-b-16,vit-l-14] [--steps 5] [--json]
+        [--compile default] [--channels-last]
 """
 
 from __future__ import annotations
@@ -45,22 +46,50 @@ def _peak_memory_mb(device: Any) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def measure(name: str, steps: int, warmup: int) -> dict[str, Any]:
+def _time_steps(trainer: Any, steps: int, warmup: int) -> tuple[Any, list[float], float]:
+    """Time the loader over one epoch alone (ms per batch), then `steps` optimiser steps on the
+    batches in memory after `warmup` untimed ones (seconds, ending with the loss terms' host sync)."""
+    import torch
+
+    device = trainer.ctx.device
+    loader_times, batches = [], []
+    start = time.perf_counter()
+    for item in trainer.batches(0):
+        now = time.perf_counter()
+        loader_times.append((now - start) * 1000.0)
+        batches.append(item)
+        start = time.perf_counter()
+    trainer.model.train()
+    for i in range(warmup):
+        trainer.train_step([batches[i % len(batches)]])
+    trainer.flush()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    for i in range(steps):
+        trainer.train_step([batches[(warmup + i) % len(batches)]])
+    trainer.flush()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return trainer, loader_times, time.perf_counter() - start
+
+
+def measure(
+    name: str, steps: int, warmup: int, compile_mode: str = "off", channels_last: bool = False
+) -> dict[str, Any]:
     """One configuration's figures (run in its own process, so peak RSS is its own)."""
     import torch
 
     from pinclip_sdk.training.config import DataConfig, LoRAConfig, ModelConfig, NoiseConfig, TrainConfig
     from pinclip_sdk.training.data.dataset_testing import make_folder_dataset
     from pinclip_sdk.training.distributed import init_distributed
-    from pinclip_sdk.training.trainer import Trainer
+    from pinclip_sdk.training.trainer import Trainer, backend_settings
 
     backbone, image_size, cpu_batch, cuda_batch = CONFIGS[name]
     ctx = init_distributed("auto")  # a world of one: cuda:0 when there is a GPU, else the CPU
     device = ctx.device
     batch = cuda_batch if device.type == "cuda" else cpu_batch
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
     with tempfile.TemporaryDirectory(prefix="pinclip-train-bench-") as tmp:
         batches_needed = warmup + steps
         data = make_folder_dataset(
@@ -79,29 +108,11 @@ def measure(name: str, steps: int, warmup: int) -> dict[str, Any]:
             max_steps=batches_needed,
             progress=False,
             deterministic=False,
+            compile=compile_mode,
+            channels_last=channels_last,
         )
-        trainer = Trainer(config, ctx)
-        loader_times, batches = [], []
-        start = time.perf_counter()
-        for item in trainer._loader(0, 0):
-            now = time.perf_counter()
-            loader_times.append((now - start) * 1000.0)
-            batches.append(item)
-            start = time.perf_counter()
-        trainer.model.train()
-        for i in range(warmup):
-            trainer.train_step(batches[i % len(batches)])
-        trainer.flush()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.reset_peak_memory_stats(device)
-        start = time.perf_counter()
-        for i in range(steps):
-            trainer.train_step(batches[(warmup + i) % len(batches)])
-        trainer.flush()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        elapsed = time.perf_counter() - start
+        with backend_settings(config):  # TF32 on CUDA, as a training run has it
+            trainer, loader_times, elapsed = _time_steps(Trainer(config, ctx), steps, warmup)
     images_per_s = steps * batch / elapsed
     return {
         "config": name,
@@ -111,6 +122,8 @@ def measure(name: str, steps: int, warmup: int) -> dict[str, Any]:
         else f"cpu ({torch.get_num_threads()} threads)",
         "batch_size": batch,
         "precision": str(trainer.amp_dtype).replace("torch.", "") if trainer.amp_dtype else "float32",
+        "compile": compile_mode,
+        "channels_last": channels_last,
         "steps": steps,
         "images_per_s": round(images_per_s, 2),
         "step_ms": round(elapsed / steps * 1000.0, 1),
@@ -130,11 +143,18 @@ def main() -> int:
     )
     parser.add_argument("--steps", type=int, default=5, help="timed optimiser steps per configuration")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    parser.add_argument(
+        "--compile",
+        default="off",
+        choices=("off", "default", "reduce-overhead", "max-autotune"),
+        help="torch.compile mode of the training forward (compiling is part of the warm-up steps)",
+    )
+    parser.add_argument("--channels-last", action="store_true", help="channels-last pixels and conv weights")
     parser.add_argument("--json", action="store_true", help="print one JSON object per configuration")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one config in this process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.steps, args.warmup)))
+        print(json.dumps(measure(args.one, args.steps, args.warmup, args.compile, args.channels_last)))
         return 0
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
@@ -143,7 +163,8 @@ def main() -> int:
     failed = False
     for name in names:
         command = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--steps", str(args.steps)]
-        command += ["--warmup", str(args.warmup)]
+        command += ["--warmup", str(args.warmup), "--compile", args.compile]
+        command += ["--channels-last"] if args.channels_last else []
         done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
         if done.returncode != 0:
             failed = True

@@ -149,6 +149,8 @@ class DataConfig:
     batch_size: int = 32  # per process; the global batch is batch_size * world size
     eval_batch_size: int = 64
     num_workers: int = 4
+    prefetch_factor: int = 2  # batches each worker loads ahead (num_workers > 0)
+    persistent_workers: bool = True  # keep the workers (and their decoders) alive across epochs
     val_fraction: float = 0.0  # without a val split: hold out this stratified fraction of train
     max_val_samples: int | None = None  # cap on validation images (seeded subset) for quick runs
 
@@ -157,6 +159,8 @@ class DataConfig:
             raise ConfigError(f"data.batch_size/eval_batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        if self.prefetch_factor < 1:
+            raise ConfigError(f"data.prefetch_factor must be >= 1, got {self.prefetch_factor}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
 
@@ -193,6 +197,7 @@ class OptimConfig:
     step_size: int = 1000  # schedule=step: multiply by gamma every step_size steps
     gamma: float = 0.9
     grad_clip: float | None = 1.0  # max global grad norm; None = no clipping
+    accumulate_steps: int = 1  # micro-batches of data.batch_size per optimiser step (gradient accumulation)
 
     def __post_init__(self) -> None:
         _check_positive("optim", "lr", self.lr)
@@ -200,6 +205,8 @@ class OptimConfig:
         _check_choice("optim", "schedule", self.schedule, ("cosine", "step", "constant"))
         if self.warmup_steps < 0 or self.step_size < 1:
             raise ConfigError("optim.warmup_steps must be >= 0 and optim.step_size >= 1")
+        if self.accumulate_steps < 1:
+            raise ConfigError(f"optim.accumulate_steps must be >= 1, got {self.accumulate_steps}")
         if self.grad_clip is not None:
             _check_positive("optim", "grad_clip", self.grad_clip)
 
@@ -222,6 +229,9 @@ class TrainConfig:
     deterministic: bool = True  # torch deterministic algorithms where the platform allows
     device: str = "auto"  # auto = cuda:LOCAL_RANK if available, else cpu
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto = bf16/fp16 on CUDA, off on CPU
+    tf32: bool = True  # TF32 matmuls and convolutions on CUDA (Ampere or newer); no effect on CPU
+    compile: Literal["off", "default", "reduce-overhead", "max-autotune"] = "off"  # torch.compile mode
+    channels_last: bool = False  # channels-last pixels and conv weights (ConvNeXt/ResNet backbones)
     log_every: int = 10  # steps between JSONL metric lines
     eval_every: int | None = None  # steps between validations; None = at the end of each epoch
     save_every: int | None = None  # steps between resumable checkpoints; None = end of each epoch
@@ -241,6 +251,7 @@ class TrainConfig:
         if self.log_every < 1:
             raise ConfigError(f"log_every must be >= 1, got {self.log_every}")
         _check_choice("train", "amp", self.amp, ("auto", "off", "bf16", "fp16"))
+        _check_choice("train", "compile", self.compile, ("off", "default", "reduce-overhead", "max-autotune"))
         _check_choice("train", "best_mode", self.best_mode, ("max", "min"))
 
 

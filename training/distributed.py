@@ -137,14 +137,37 @@ def broadcast_object(ctx: DistContext, obj: Any) -> Any:
 
 
 class RankBatches(Sampler):
-    """This rank's share of each global batch of one epoch, from batch `start` on (drop_last)."""
+    """This rank's share of each global batch of one epoch, from batch `start` on (drop_last).
 
-    def __init__(self, n: int, batch_size: int, ctx: DistContext, seed: int, epoch: int, start: int = 0):
-        self.n, self.batch_size, self.ctx = n, batch_size, ctx
+    A global batch is `batch_size * world_size` consecutive items of the epoch's permutation;
+    rank r takes the r-th chunk of `batch_size`. With gradient accumulation an optimiser step
+    takes `accumulate` consecutive global batches, so an epoch ends on a whole step. One sampler
+    serves every epoch of a run: `set_position` moves it, and a DataLoader with persistent workers
+    reads the new position when it is iterated again.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        batch_size: int,
+        ctx: DistContext,
+        seed: int,
+        epoch: int,
+        start: int = 0,
+        *,
+        accumulate: int = 1,
+    ):
+        self.n, self.batch_size, self.ctx, self.accumulate = n, batch_size, ctx, accumulate
         self.seed, self.epoch, self.start = seed, epoch, start
 
+    def set_position(self, epoch: int, start: int) -> None:
+        """Iterate epoch `epoch` from (micro-)batch `start` on."""
+        self.epoch, self.start = epoch, start
+
     def num_batches(self) -> int:
-        return self.n // (self.batch_size * self.ctx.world_size)
+        """(Micro-)batches per epoch per rank: a whole number of optimiser steps."""
+        steps = self.n // (self.batch_size * self.ctx.world_size * self.accumulate)
+        return steps * self.accumulate
 
     def __len__(self) -> int:
         return max(0, self.num_batches() - self.start)

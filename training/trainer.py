@@ -11,11 +11,14 @@ What it guarantees:
 - DDP: each rank gets `batch_size` images of every global batch of `world_size * batch_size`
   (contiguous chunks of the same permutation a single process would use); gradients are averaged;
   only rank 0 evaluates, logs and saves.
+- Gradient accumulation: an optimiser step takes `optim.accumulate_steps` consecutive global
+  batches (gradients all-reduced on the last), so it equals one step on the larger batch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import math
@@ -23,7 +26,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +75,13 @@ RESUMABLE_KEYS = (
     "data.train_path",
     "data.val_path",
     "data.num_workers",
+    "data.prefetch_factor",
+    "data.persistent_workers",
     "data.eval_batch_size",
+    # kernels, not the arithmetic the run does: a run may resume on a machine without them
+    "tf32",
+    "compile",
+    "channels_last",
 )
 LOSS_KEYS = ("loss", "loss_clean", "loss_noisy", "loss_kl", "sigma_mean")
 
@@ -196,20 +205,31 @@ def load_splits(config: TrainConfig, spec: Any, transform: Transform | None) -> 
 
 
 @contextlib.contextmanager
-def _determinism(enabled: bool) -> Iterator[None]:
-    """Deterministic kernels for the duration of the run; the previous settings are restored."""
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
-    if enabled:
+def backend_settings(config: TrainConfig) -> Iterator[None]:
+    """The run's kernel settings (deterministic algorithms, TF32 on CUDA) for the duration of the
+    run; the previous settings are restored, so a library caller's process is left as it was."""
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+    )
+    if config.deterministic:
         if torch.cuda.is_available():
             # cuBLAS is only reproducible with a fixed workspace (CUDA docs); must precede its first use
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+    # TF32 keeps fp32 range with a 10-bit mantissa in matmuls; deterministic, and ignored on CPU
+    torch.backends.cuda.matmul.allow_tf32 = config.tf32
+    torch.backends.cudnn.allow_tf32 = config.tf32
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=True)
         torch.backends.cudnn.benchmark = previous[1]
+        torch.backends.cuda.matmul.allow_tf32 = previous[2]
+        torch.backends.cudnn.allow_tf32 = previous[3]
 
 
 def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -266,15 +286,20 @@ class Trainer:
             self.model = build_empty_model(config.model).to(ctx.device)
         self.state = TrainerState()
         self._build_optimiser()
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # 4-d weights only (convolutions)
         self.amp_dtype = _amp_dtype(config, ctx.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
-        self.steps_per_epoch = RankBatches(
-            len(self.splits.train), config.data.batch_size, ctx, 0, 0
-        ).num_batches()
+        self.accumulate_steps = config.optim.accumulate_steps
+        self.sampler = RankBatches(len(self.splits.train), config.data.batch_size, ctx, config.seed, 0,
+                                   accumulate=self.accumulate_steps)  # fmt: skip
+        self.batches_per_epoch = self.sampler.num_batches()  # micro-batches, a whole number of steps
+        self.steps_per_epoch = self.batches_per_epoch // self.accumulate_steps
         if self.steps_per_epoch == 0:
             raise ConfigError(
-                f"{len(self.splits.train)} training images are fewer than one global batch "
-                f"({config.data.batch_size} x {ctx.world_size} processes); lower data.batch_size"
+                f"{len(self.splits.train)} training images are fewer than one optimiser step's batch "
+                f"({config.data.batch_size} x {ctx.world_size} processes x {self.accumulate_steps} "
+                "accumulated); lower data.batch_size or optim.accumulate_steps"
             )
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.wrapped: nn.Module = self.model
@@ -284,6 +309,10 @@ class Trainer:
                 device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
                 broadcast_buffers=False,  # the only buffer (prompt embeddings) is constant
             )
+        self._ddp = self.wrapped if ctx.distributed else None
+        if config.compile != "off":  # after DDP, so its bucketing sees the compiled graph's gradients
+            self.wrapped = torch.compile(self.wrapped, mode=config.compile)
+        self._loader = self._build_loader()
         torch.manual_seed(config.seed + 1 + ctx.rank)  # noise/dropout streams differ per rank
         if self.resume_dir is not None:
             self._restore()
@@ -352,25 +381,36 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
 
-    def _loader(self, epoch: int, start: int) -> DataLoader:
+    def _build_loader(self) -> DataLoader:
+        """One loader for the whole run: its workers outlive an epoch (`data.persistent_workers`)."""
         from pinclip_sdk.training.data import collate
 
-        sampler = RankBatches(len(self.splits.train), self.config.data.batch_size, self.ctx,
-                              self.config.seed, epoch, start)  # fmt: skip
+        data = self.config.data
+        workers = data.num_workers
         return DataLoader(
             SeededItems(self.splits.train_dataset, self.config.seed),
-            batch_sampler=sampler,
+            batch_sampler=self.sampler,
             collate_fn=collate,
-            num_workers=self.config.data.num_workers,
-            # the loader's own base seed must not consume the training RNG (resume exactness)
-            generator=torch.Generator().manual_seed(self.config.seed + epoch),
+            num_workers=workers,
+            # the loader's own base seed must not consume the training RNG (resume exactness);
+            # items are seeded by SeededItems, so the worker seeds do not matter
+            generator=torch.Generator().manual_seed(self.config.seed),
             pin_memory=self.ctx.device.type == "cuda",
+            persistent_workers=data.persistent_workers and workers > 0,
+            prefetch_factor=data.prefetch_factor if workers > 0 else None,
         )
 
+    def batches(self, epoch: int, start: int = 0) -> DataLoader:
+        """The training loader positioned at (micro-)batch `start` of epoch `epoch`; iterate it once."""
+        self.sampler.set_position(epoch, start)
+        return self._loader
+
     def _forward_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The step's loss and its logged terms, as device tensors (no host sync)."""
+        """One micro-batch's loss and its logged terms, as device tensors (no host sync)."""
         pixels = batch["pixels"].to(self.ctx.device, non_blocking=True)
         labels = batch["label"].to(self.ctx.device, non_blocking=True)
+        if self.config.channels_last and pixels.ndim == 4:
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
         if pixels.shape[0] == 0:  # every image unreadable: still join the gradient all-reduce
             zero = sum((p * 0).sum() for _, p in self.model.trainable_parameters())
             return zero, {}
@@ -386,16 +426,31 @@ class Trainer:
             values["sigma_mean"] = out.noise.std.detach().float().mean()
         return terms.total, values
 
-    def train_step(self, batch: dict[str, Any]) -> None:
-        """Forward, loss, backward, clip, optimiser step. The loss terms stay on the device until
-        `flush` (every `log_every` steps, before validation and saving), which checks them."""
+    def train_step(self, micro_batches: Iterable[dict[str, Any]]) -> None:
+        """One optimiser step over `optim.accumulate_steps` micro-batches: forward and backward each
+        (gradients all-reduced under DDP on the last one only), then clip and step. The loss terms
+        (means over the micro-batches) stay on the device until `flush` (every `log_every` steps,
+        before validation and saving), which checks them."""
         step = self.state.step
         lr = self.config.optim.lr * lr_factor(self.config.optim, step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss, values = self._forward_loss(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        terms: dict[str, list[torch.Tensor]] = {}
+        seen = 0
+        for batch in micro_batches:
+            seen += 1
+            last = seen == self.accumulate_steps
+            sync = self._ddp.no_sync() if self._ddp is not None and not last else contextlib.nullcontext()
+            with sync:
+                loss, micro_values = self._forward_loss(batch)
+                self.scaler.scale(loss / self.accumulate_steps).backward()
+            for key, value in micro_values.items():
+                terms.setdefault(key, []).append(value)
+        if seen != self.accumulate_steps:
+            raise TrainingError(
+                f"step {step} got {seen} micro-batches; optim.accumulate_steps is {self.accumulate_steps}"
+            )
+        values = {key: torch.stack(parts).mean() for key, parts in terms.items()}
         grad_norm = None
         if self.config.optim.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
@@ -403,6 +458,7 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip).detach()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
         self._pending.append((step, self.state.epoch, values, grad_norm, lr))
 
@@ -517,12 +573,20 @@ def _run_epoch(trainer: Trainer, log_path: Path, bar: Any) -> None:
     """The rest of the current epoch, or up to the last step."""
     cfg, state = trainer.config, trainer.state
     unreadable = 0
-    for batch in trainer._loader(state.epoch, state.batch_in_epoch):
-        if batch["unreadable"]:
-            unreadable += len(batch["unreadable"])
-            logger.warning("skipped unreadable image(s): %s", [p for p, _ in batch["unreadable"]])
-        trainer.train_step(batch)
-        state.batch_in_epoch += 1
+
+    def reported(batches: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal unreadable
+        for batch in batches:
+            if batch["unreadable"]:
+                unreadable += len(batch["unreadable"])
+                logger.warning("skipped unreadable image(s): %s", [p for p, _ in batch["unreadable"]])
+            yield batch
+
+    accumulate = trainer.accumulate_steps
+    batches = reported(trainer.batches(state.epoch, state.batch_in_epoch))
+    for _ in range((trainer.batches_per_epoch - state.batch_in_epoch) // accumulate):
+        trainer.train_step(itertools.islice(batches, accumulate))
+        state.batch_in_epoch += accumulate
         bar.update(1)
         if state.step % cfg.log_every == 0 or state.step == 1:
             values = trainer.flush()  # every rank: it all-reduces
@@ -548,7 +612,7 @@ def run_loop(trainer: Trainer) -> TrainResult:
     with _progress(trainer) as bar:
         while state.step < trainer.total_steps:
             _run_epoch(trainer, log_path, bar)
-            if state.batch_in_epoch >= trainer.steps_per_epoch:
+            if state.batch_in_epoch >= trainer.batches_per_epoch:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
                 if not cfg.eval_every:
                     trainer.maybe_validate(log_path)
@@ -590,7 +654,7 @@ def train(
     """
     ctx = init_distributed(config.device)
     try:
-        with _determinism(config.deterministic):
+        with backend_settings(config):
             trainer = Trainer(config, ctx, train_transform=train_transform, resume=resume)
             return run_loop(trainer)
     finally:
