@@ -84,8 +84,14 @@ class DetectorModule(nn.Module):
         prompts = getattr(model, "prompt_embeddings", None)
         if prompts is not None and not _head_uses_prompts(model.head, prompts):
             prompts = None
-        _warn_inference_noise(model)
-        detector = cls(model.visual, model.head, prompts, spec, _backbone_of(model)).eval()
+        _refuse_inference_noise(model)
+        from pinclip_sdk.training.heads import with_fixed_prompts
+
+        # a cosine head carries its unit prompts as one buffer: nothing of the text side is left to fold
+        head = with_fixed_prompts(model.head, prompts)
+        if head is not model.head:
+            prompts = None
+        detector = cls(model.visual, head, prompts, spec, _backbone_of(model)).eval()
         detector.requires_grad_(False)
         detector.backbone["image_size"] = list(detector.image_size)
         if reference is not None:
@@ -118,14 +124,16 @@ def _head_uses_prompts(head: nn.Module, prompts: torch.Tensor) -> bool:
     return not torch.equal(head(features, prompts), head(features, other))
 
 
-def _warn_inference_noise(model: nn.Module) -> None:
+def _refuse_inference_noise(model: nn.Module) -> None:
+    """The exported graph has no generator: a model evaluated with test-time noise would deploy
+    something other than what its validation and `pinclip eval` scored."""
     noise = getattr(getattr(model, "config", None), "noise", None)
     inference = getattr(noise, "inference", "none")
     if inference != "none":
-        _logger.warning(
-            "the model's configured inference noise is %r; the exported detector has no generator and "
-            "runs noise-free (the paper's deployment); its logits equal predict_logits(noise='none')",
-            inference,
+        raise ExportError(
+            f"model.noise.inference is {inference!r}: its evaluation adds noise from the generator, which "
+            "the exported detector does not have (it runs noise-free). Export a model configured with "
+            "noise.inference = none, whose validation scored the noise-free logit that deploys."
         )
 
 
@@ -141,6 +149,7 @@ def _backbone_of(model: nn.Module) -> dict[str, Any]:
         backbone["training_noise"] = {
             "mode": getattr(noise, "mode", None),
             "injection": getattr(noise, "injection", None),
+            "sigma_scale": getattr(noise, "sigma_scale", None),
             "deployed": "none (generator removed)",
         }
     return backbone

@@ -54,6 +54,8 @@ def checkpoint_provenance(checkpoint: str | Path) -> dict[str, Any]:
             },
             "seed": train.get("seed"),
             "max_steps": train.get("max_steps"),
-            "validation_metrics": config.get("metrics") or {},
+            "validation_metrics": {k: v for k, v in (config.get("metrics") or {}).items() if k != "noise"},
+            # the noise at the end of training: sigma / feature std, |mu| / |f|, noisy - clean loss
+            "noise": (config.get("metrics") or {}).get("noise"),
         },
     }

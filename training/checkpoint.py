@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from pinclip_sdk.errors import CheckpointError, ConfigError
-from pinclip_sdk.training.config import ModelConfig, TrainConfig, from_dict, to_dict
+from pinclip_sdk.training.config import ModelConfig, TrainConfig, from_dict, to_dict, with_legacy_model_fields
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,12 @@ def read_checkpoint_config(directory: str | Path) -> dict[str, Any]:
             f"{str(path)!r} has format_version {data.get('format_version')!r}; "
             f"this SDK reads {FORMAT_VERSION}"
         )
+    # fields added since the checkpoint was written take the values it was trained with
+    if isinstance(data.get("model"), dict):
+        data["model"] = with_legacy_model_fields(data["model"])
+    train = data.get("train")
+    if isinstance(train, dict) and isinstance(train.get("model"), dict):
+        data["train"] = {**train, "model": with_legacy_model_fields(train["model"])}
     return data
 
 

@@ -133,12 +133,12 @@ def _group_by_split(found: Any) -> None:
 def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list, Any]:
     """Run the evaluation described by the parsed arguments; returns (report, samples, logits)."""
     from pinclip_sdk.training import evaluate, robustness
-    from pinclip_sdk.training.checkpoint import load_model
+    from pinclip_sdk.training.checkpoint import load_model, read_checkpoint_config
     from pinclip_sdk.training.data import scan
 
     found = scan(args.data, args.layout, args.split, allow_single_class=True)
     _group_by_split(found)
-    model, _ = load_model(args.checkpoint, device=args.device)
+    model, model_config = load_model(args.checkpoint, device=args.device)
     spec = model.preprocess_spec
     threshold = _threshold(args, model, spec, found.samples)
     progress = not args.no_progress
@@ -161,6 +161,7 @@ def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list, Any]:
         "preprocess": spec.to_dict(),
         "threshold": threshold,
         "metrics": result,
+        "training_noise": _training_noise(model_config, read_checkpoint_config(args.checkpoint)),
     }
     if args.robustness:
         cfg = robustness.RobustnessConfig(args.jpeg, args.blur, args.downscale, args.max_images)
@@ -182,6 +183,31 @@ def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list, Any]:
     return report, found.samples, scores.logits
 
 
+def _training_noise(model_config: Any, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What noise the model trained with, its final size (as the trainer logged it) and what scored."""
+    noise = model_config.noise
+    final = (checkpoint.get("metrics") or {}).get("noise") or {}
+    return {
+        "mode": noise.mode,
+        "injection": noise.injection,
+        "sigma_scale": noise.sigma_scale,
+        "scored_with": noise.inference,
+        **{key: final[key] for key in ("sigma_rel", "mu_rel", "loss_gap") if key in final},
+    }
+
+
+def _noise_line(noise: dict[str, Any]) -> str:
+    line = f"Training noise: {noise['mode']} at {noise['injection']}"
+    if "sigma_rel" in noise:
+        unit = "of the feature std" if noise["sigma_scale"] == "feature_std" else "(absolute)"
+        line += f", final sigma {noise['sigma_rel']:.3g} {unit}"
+    if "mu_rel" in noise:
+        line += f", |mu| / |f| {noise['mu_rel']:.3g}"
+    if "loss_gap" in noise:
+        line += f", noisy - clean loss {noise['loss_gap']:.3g}"
+    return line + f"; scored with inference noise {noise['scored_with']}"
+
+
 def _summary(report: dict[str, Any]) -> str:
     from pinclip_sdk.training import reporting
 
@@ -198,6 +224,8 @@ def _summary(report: dict[str, Any]) -> str:
         + ")",
     ]
     lines += [f"Note: {note}" for note in report["notes"]]
+    if report.get("training_noise"):
+        lines.append(_noise_line(report["training_noise"]))
     lines += ["", reporting.metrics_markdown(report["metrics"])]
     unreadable = report["metrics"]["unreadable"]["count"]
     if unreadable:

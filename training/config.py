@@ -29,11 +29,9 @@ NoiseMode = Literal["pin", "random", "none"]
 Injection = Literal["pooled", "cls", "tokens"]
 HeadKind = Literal["linear", "cosine"]
 
-
 def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{owner}.{name} = {value!r} is not one of {', '.join(choices)}")
-
 
 def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
@@ -41,9 +39,7 @@ def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = F
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{owner}.{name} must be {bound}, got {value!r}")
 
-
 # --------------------------------------------------------------------------------------- model
-
 
 @dataclass(frozen=True)
 class LoRAConfig:
@@ -65,24 +61,34 @@ class LoRAConfig:
         if bad or not self.targets:
             raise ConfigError(f"model.lora.targets must be a non-empty subset of q, k, v; got {self.targets}")
 
-
 @dataclass(frozen=True)
 class NoiseConfig:
-    """The positive-incentive noise: how it is made, where it is injected, how it is used at test time."""
+    """The positive-incentive noise: how it is made, where it is injected, how it is used at test time.
+
+    The defaults follow PiNI's generator (no sqrt(d), no residual, sigma = |.|, PyTorch's default
+    init), with sigma measured in units of the clean features' per-dimension running std, so a
+    given sigma means the same noise-to-signal ratio at every backbone and injection point.
+    """
 
     mode: NoiseMode = "pin"  # pin = learned generator; random = fixed-sigma Gaussian; none = no noise
     num_samples: int = 1  # K noise samples per image and step
-    injection: Injection = "pooled"  # pooled embedding; CLS token before projection; tokens into a block
+    injection: Injection = "tokens"  # tokens into a block; pooled embedding; CLS token before projection
     inject_layer: int = -1  # for injection=tokens: noise enters the input of this block
     hidden_dim: int | None = None  # generator width; None = feature dim (PiNI reduction 1)
-    fusion: Literal["attention", "residual"] = "residual"  # residual adds the query to the attended prompts
-    scaled_attention: bool = True  # divide q.k by sqrt(d); PiNI omits the scaling
+    fusion: Literal["attention", "residual"] = "attention"  # residual adds the query to the attended prompts
+    scaled_attention: bool = False  # divide q.k by sqrt(d); PiNI omits the scaling
     conditioning: Literal["prompts", "label"] = "prompts"  # attend over all prompts, or the true class only
     detach_input: bool = False  # stop the generator's gradient from reaching the encoder via its input
-    sigma_floor: float = 1e-4  # sigma = softplus(.) + floor, so sigma > 0 always
+    sigma_activation: Literal["abs", "softplus"] = "abs"  # sigma = |.| + floor (PiNI) or softplus(.) + floor
+    init: Literal["default", "near_zero"] = "default"  # Linear default init (PiNI), or mu = 0, sigma ~ 0.018
+    sigma_scale: Literal["feature_std", "absolute"] = "feature_std"  # sigma (and random_sigma) unit
+    mean: Literal["learned", "zero"] = "learned"  # mu; always zero with conditioning = label
+    sigma_floor: float = 1e-4  # added to sigma, so sigma > 0 always
     sigma_max: float | None = None  # optional bound: sigma = floor + (max - floor) * sigmoid(.)
-    random_sigma: float = 0.1  # std of the fixed Gaussian in mode=random
-    inference: Literal["none", "mean", "sample"] = "none"  # noise applied by PiNCLIP.predict_logits
+    prior_scale: float = 1.0  # the KL prior is N(0, (prior_scale * unit)^2), unit as sigma_scale says
+    min_relative_sigma: float = 0.01  # training warns when mean sigma / feature std falls below this
+    random_sigma: float = 0.5  # std of the fixed Gaussian in mode=random (in sigma_scale units)
+    inference: Literal["none", "mean", "sample"] = "none"  # test-time noise (evaluation and validation)
 
     def __post_init__(self) -> None:
         _check_choice("model.noise", "mode", self.mode, ("pin", "random", "none"))
@@ -90,10 +96,16 @@ class NoiseConfig:
         _check_choice("model.noise", "fusion", self.fusion, ("attention", "residual"))
         _check_choice("model.noise", "conditioning", self.conditioning, ("prompts", "label"))
         _check_choice("model.noise", "inference", self.inference, ("none", "mean", "sample"))
+        _check_choice("model.noise", "sigma_activation", self.sigma_activation, ("abs", "softplus"))
+        _check_choice("model.noise", "init", self.init, ("default", "near_zero"))
+        _check_choice("model.noise", "sigma_scale", self.sigma_scale, ("feature_std", "absolute"))
+        _check_choice("model.noise", "mean", self.mean, ("learned", "zero"))
         if self.num_samples < 1:
             raise ConfigError(f"model.noise.num_samples must be >= 1, got {self.num_samples}")
         _check_positive("model.noise", "sigma_floor", self.sigma_floor)
         _check_positive("model.noise", "random_sigma", self.random_sigma)
+        _check_positive("model.noise", "prior_scale", self.prior_scale)
+        _check_positive("model.noise", "min_relative_sigma", self.min_relative_sigma, allow_zero=True)
         if self.sigma_max is not None and self.sigma_max <= self.sigma_floor:
             raise ConfigError(
                 f"model.noise.sigma_max ({self.sigma_max}) must exceed sigma_floor ({self.sigma_floor})"
@@ -106,7 +118,6 @@ class NoiseConfig:
                 "use inference = 'none' with it (or conditioning = 'prompts')"
             )
 
-
 @dataclass(frozen=True)
 class ModelConfig:
     """The network: backbone, fine-tuning scheme, prompts, head and noise generator."""
@@ -118,12 +129,14 @@ class ModelConfig:
     finetune: FinetuneMode = "lora"  # lora | full | frozen (linear probe, the UnivFD baseline)
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     prompts: tuple[str, str] = ("A real photo", "A fake photo")  # class 0 (real), class 1 (fake)
-    head: HeadKind = "linear"  # linear -> 1 logit; cosine = CLIP logits against the prompts
+    head: HeadKind = "cosine"  # cosine = CLIP logits against the prompts (PiNI); linear -> 1 logit
+    logit_scale: Literal["frozen", "learned"] = "frozen"  # the cosine head's temperature (CLIP's own)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
     def __post_init__(self) -> None:
         _check_choice("model", "finetune", self.finetune, ("lora", "full", "frozen"))
         _check_choice("model", "head", self.head, ("linear", "cosine"))
+        _check_choice("model", "logit_scale", self.logit_scale, ("frozen", "learned"))
         if self.image_size is not None and self.image_size < 1:
             raise ConfigError(f"model.image_size must be >= 1, got {self.image_size}")
         if len(self.prompts) != 2 or not all(isinstance(p, str) and p.strip() for p in self.prompts):
@@ -131,9 +144,7 @@ class ModelConfig:
                 f"model.prompts must be two non-empty strings (real, fake), got {self.prompts!r}"
             )
 
-
 # ---------------------------------------------------------------------------------------- data
-
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -164,9 +175,7 @@ class DataConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
 
-
 # ----------------------------------------------------------------------------- objective / optim
-
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -181,7 +190,6 @@ class LossConfig:
             _check_positive("loss", name, getattr(self, name), allow_zero=True)
         if self.clean_weight == 0 and self.noisy_weight == 0:
             raise ConfigError("loss.clean_weight and loss.noisy_weight cannot both be 0")
-
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -210,9 +218,7 @@ class OptimConfig:
         if self.grad_clip is not None:
             _check_positive("optim", "grad_clip", self.grad_clip)
 
-
 # ---------------------------------------------------------------------------------------- run
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -254,18 +260,39 @@ class TrainConfig:
         _check_choice("train", "compile", self.compile, ("off", "default", "reduce-overhead", "max-autotune"))
         _check_choice("train", "best_mode", self.best_mode, ("max", "min"))
 
-
 # ------------------------------------------------------------------------------ dict round trip
 
+# Model fields added after checkpoints were first written, with the value that reproduces what those
+# checkpoints were trained with. A saved config that lacks one of them means that value, not today's
+# default (`with_legacy_model_fields`).
+LEGACY_MODEL_FIELDS: dict[str, Any] = {
+    "logit_scale": "learned",
+    "noise.sigma_activation": "softplus",
+    "noise.init": "near_zero",
+    "noise.sigma_scale": "absolute",
+    "noise.mean": "learned",
+    "noise.prior_scale": 1.0,
+    "noise.min_relative_sigma": 0.0,
+}
+
+def with_legacy_model_fields(model: dict[str, Any]) -> dict[str, Any]:
+    """A saved `ModelConfig` dict with the fields it predates filled in as it was trained (a copy)."""
+    out = json.loads(json.dumps(model))
+    for dotted, value in LEGACY_MODEL_FIELDS.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf not in node:
+            node[leaf] = value
+    return out
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain-JSON form of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
-
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Convert JSON/YAML data to the annotated field type (nested dataclasses, tuples, optionals)."""
@@ -296,7 +323,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be a string, got {value!r}")
     return value
 
-
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build config dataclass `cls` from a mapping; unknown keys raise `ConfigError` with suggestions."""
     hints = typing.get_type_hints(cls)
@@ -313,7 +339,6 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"Invalid config for {where or cls.__name__}: {exc}") from None
-
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `a.b.c=value` strings to a nested dict (values parsed as YAML scalars); returns a copy."""
@@ -338,7 +363,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         node[parts[-1]] = value
     return result
 
-
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML run file into a dict (an empty file is an empty dict)."""
     import yaml
@@ -356,7 +380,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {str(path)!r} must hold a mapping at the top level")
     return data
 
-
 def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two config dicts."""
     keys = sorted(set(a) | set(b))
@@ -370,7 +393,6 @@ def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
             out.append(full)
     return out
 
-
 def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
     """Multiplier of `cfg.lr` at optimiser step `step` (0-based): linear warmup, then the schedule."""
     if step < cfg.warmup_steps:
@@ -382,7 +404,6 @@ def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
     span = max(1, total_steps - cfg.warmup_steps)
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
 
 def get_dotted(data: dict[str, Any], dotted: str) -> Any:
     """`data["a"]["b"]` for `"a.b"`; None where a level is missing."""

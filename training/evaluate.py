@@ -1,8 +1,9 @@
 """Score a dataset with a PiN-CLIP model and turn the scores into the field's metrics.
 
-Scoring runs the deployed path, `forward_head(forward_features(x))` in eval mode with the noise
-generator off, on pixels from the exact eval transform (the C++ core), so the numbers are the ones
-the exported detector will reproduce. Unreadable images get a NaN score and are reported.
+Scoring runs `PiNCLIP.predict_logits` in eval mode, with the test-time noise the model config
+names (`noise.inference`; `none`, the default, is the deployed path `forward_head(forward_features(x))`
+that the exported detector reproduces), on pixels from the exact eval transform (the C++ core).
+Unreadable images get a NaN score and are reported.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def score_dataset(
                 unreadable.extend(batch["unreadable"])
                 if len(batch["index"]) == 0:
                     continue
-                out = model.forward_head(model.forward_features(batch["pixels"].to(device)))
+                out = _logits(model, batch["pixels"].to(device))
                 logits[batch["index"].numpy()] = out.float().reshape(-1).cpu().numpy()
     finally:
         model.train(was_training)
@@ -85,6 +86,12 @@ def score_dataset(
             unreadable[0][0],
         )
     return Scores(logits, unreadable)
+
+
+def _logits(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    if hasattr(model, "predict_logits"):  # honours model.config.noise.inference
+        return model.predict_logits(pixels)
+    return model.forward_head(model.forward_features(pixels))
 
 
 def score_samples(
@@ -100,8 +107,8 @@ def score_samples(
     """Logits (log-odds of fake) per sample, NaN for unreadable images.
 
     Args:
-        model: a `PiNCLIP` (anything with `forward_features` / `forward_head`); run in eval mode with
-            noise off and restored to its previous mode afterwards.
+        model: a `PiNCLIP` (or anything with `forward_features` / `forward_head`); run in eval mode
+            with its configured inference noise and restored to its previous mode afterwards.
         samples: the images, e.g. from `data.discover`.
         spec: the eval preprocessing (`model.preprocess_spec`).
         batch_size: images per forward pass.

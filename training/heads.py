@@ -11,8 +11,14 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+
+def unit_vectors(x: torch.Tensor) -> torch.Tensor:
+    """`x` L2-normalised along its last dim (as `F.normalize`), written as sqrt of a sum of squares
+    and a broadcast division: the ReduceL2 and Expand that `F.normalize` exports to defeat
+    onnxruntime's symbolic shape inference, which INT8 quantisation runs first."""
+    return x / (x * x).sum(dim=-1, keepdim=True).sqrt().clamp_min(1e-12)
 
 
 class LinearHead(nn.Module):
@@ -35,10 +41,33 @@ class CosineHead(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(float(logit_scale)))
 
     def forward(self, features: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
-        f = F.normalize(features, dim=-1)
-        p = F.normalize(prompts.to(features.dtype), dim=-1)
-        cos = f @ p.t()
+        cos = unit_vectors(features) @ unit_vectors(prompts.to(features.dtype)).t()
         return self.logit_scale.exp() * (cos[..., 1] - cos[..., 0])
+
+
+class FixedPromptCosineHead(nn.Module):
+    """`CosineHead` with its prompts fixed, for export: the unit prompts `[D, 2]` are one buffer.
+
+    Given constant prompts, exporters fold `normalize(prompts).t()` into a new graph constant that
+    matches no module tensor; holding the folded matrix as the buffer keeps every graph tensor one of
+    the module's. Same arithmetic as `CosineHead` (normalise, matmul, scaled difference).
+    """
+
+    def __init__(self, logit_scale: torch.Tensor, prompts: torch.Tensor) -> None:
+        super().__init__()
+        self.logit_scale = nn.Parameter(logit_scale.detach().clone(), requires_grad=False)
+        self.register_buffer("unit_prompts", unit_vectors(prompts.detach().float()).t().contiguous())
+
+    def forward(self, features: torch.Tensor, prompts: torch.Tensor | None = None) -> torch.Tensor:
+        cos = unit_vectors(features) @ self.unit_prompts.to(features.dtype)
+        return self.logit_scale.exp() * (cos[..., 1] - cos[..., 0])
+
+
+def with_fixed_prompts(head: nn.Module, prompts: torch.Tensor | None) -> nn.Module:
+    """The head to deploy: a `CosineHead` gets its prompts folded in; other heads are returned as-is."""
+    if isinstance(head, CosineHead) and prompts is not None:
+        return FixedPromptCosineHead(head.logit_scale, prompts)
+    return head
 
 
 def build_head(kind: str, dim: int, logit_scale: float) -> nn.Module:

@@ -38,7 +38,7 @@ from pinclip_sdk.training.config import ModelConfig
 from pinclip_sdk.training.heads import build_head
 from pinclip_sdk.training.lora import apply_lora, has_lora
 from pinclip_sdk.training.lora import merge_lora as _merge_lora
-from pinclip_sdk.training.noise import NoiseGenerator, NoiseParams, fixed_noise
+from pinclip_sdk.training.noise import FeatureScale, NoiseGenerator, NoiseParams, fixed_noise
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ class PinOutput:
     clean_logits: torch.Tensor  # [N]
     noisy_logits: torch.Tensor | None  # [K, N]; None in noise mode `none`
     noise: NoiseParams | None  # the Gaussian the samples came from; None in mode `none`
+    features: torch.Tensor | None = None  # the clean features the noise was added to
 
 
 class PiNCLIP(nn.Module):
@@ -89,10 +90,21 @@ class PiNCLIP(nn.Module):
         for name, param in visual.named_parameters():
             param.requires_grad = cfg.finetune == "full" or (cfg.finetune == "lora" and "lora_" in name)
         self.head = build_head(cfg.head, embed_dim, logit_scale)
+        if cfg.head == "cosine" and cfg.logit_scale == "frozen":
+            self.head.logit_scale.requires_grad_(False)  # CLIP's own temperature, as PiNI keeps it
         feature_dim = embed_dim if cfg.noise.injection == "pooled" else visual.transformer.width
         self.noise_generator = (
             NoiseGenerator(feature_dim, embed_dim, cfg.noise) if cfg.noise.mode == "pin" else None
         )
+        relative = cfg.noise.mode != "none" and cfg.noise.sigma_scale == "feature_std"
+        self.feature_scale = FeatureScale(feature_dim) if relative else None
+        if cfg.noise.mode != "none" and cfg.head == "linear" and cfg.noise.injection != "tokens":
+            logger.warning(
+                "model.head = linear with noise injected at %r: the noise reaches the logit only as one "
+                "shift and one scale per image, so it cannot act on feature directions. Use head = "
+                "cosine or injection = tokens for noise that can.",
+                cfg.noise.injection,
+            )
         self._preprocess_spec: PreprocessSpec | None = None
 
     # ------------------------------------------------------------------ the deployed path
@@ -136,15 +148,17 @@ class PiNCLIP(nn.Module):
         clean = self.forward_head(features)
         noise = self._noise_params(features, labels)
         if noise is None:
-            return PinOutput(clean_logits=clean, noisy_logits=None, noise=None)
+            return PinOutput(clean_logits=clean, noisy_logits=None, noise=None, features=features)
         k = num_samples or self.config.noise.num_samples
         noisy = features.unsqueeze(0) + noise.sample(k)
         logits = self.forward_head(noisy.reshape(-1, *features.shape[1:]))
-        return PinOutput(clean_logits=clean, noisy_logits=logits.reshape(k, -1), noise=noise)
+        noisy_logits = logits.reshape(k, -1)
+        return PinOutput(clean_logits=clean, noisy_logits=noisy_logits, noise=noise, features=features)
 
     @torch.no_grad()
     def predict_logits(self, pixels: torch.Tensor, noise: str | None = None) -> torch.Tensor:
-        """Test-time logits with the configured inference noise (`none`, `mean` or `sample`)."""
+        """Test-time logits with the configured inference noise (`none`, `mean` or `sample`);
+        evaluation and validation score with this. `none` is the exported detector's logit."""
         mode = noise or self.config.noise.inference
         features = self.forward_features(pixels)
         params = self._noise_params(features, None) if mode != "none" else None
@@ -160,9 +174,10 @@ class PiNCLIP(nn.Module):
         mode = self.config.noise.mode
         if mode == "none":
             return None
+        unit = self.feature_scale(features) if self.feature_scale is not None else None
         if mode == "random":
-            return fixed_noise(features, self.config.noise.random_sigma)
-        return self.noise_generator(features, self.prompt_embeddings, labels)
+            return fixed_noise(features, self.config.noise.random_sigma, unit)
+        return self.noise_generator(features, self.prompt_embeddings, labels, unit)
 
     # ------------------------------------------------------------------ housekeeping
 

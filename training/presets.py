@@ -1,4 +1,5 @@
-"""Named starting points for a run: the paper setting, an edge setting, a linear probe, a tiny test.
+"""Named starting points for a run: the paper setting (and its robust and PiNI variants), an edge
+setting, a linear probe, a tiny test.
 
 A preset is a partial config dict; a YAML file and `--set` overrides are merged on top of it
 (`build_config`). Values marked [I] (docs/references.md#dgs-net-defaults) are the group's published
@@ -16,36 +17,93 @@ from pinclip_sdk.training.config import TrainConfig, apply_overrides, from_dict,
 
 _LORA_PAPER = {"rank": 6, "alpha": 6.0, "dropout": 0.8, "layers": None, "targets": ["q", "k", "v"]}
 
+# PiNI's noise path (hyzhang98/PiNI, docs/references.md#noise-generator): noise on the projected
+# pooled embedding, L2-normalised and scored by cosine against the prompt embeddings at CLIP's frozen
+# temperature; generator q/k/v Linear(d, d), softmax(q k^T) without sqrt(d), no residual,
+# sigma = |.| with PyTorch's default init. sigma is in units of the features' running std.
+_PINI_HEAD_AND_NOISE = {
+    "head": "cosine",
+    "logit_scale": "frozen",
+    "noise": {
+        "mode": "pin",
+        "injection": "pooled",
+        "num_samples": 1,
+        "hidden_dim": None,
+        "fusion": "attention",
+        "scaled_attention": False,
+        "sigma_activation": "abs",
+        "init": "default",
+        "sigma_scale": "feature_std",
+        "conditioning": "prompts",
+    },
+}
+# The group's training protocol (DGS-Net): no blur or JPEG augmentation, Adam 1e-4, seed 100.
+_NO_DEGRADATIONS = {"blur_prob": 0.0, "jpeg_prob": 0.0}
+_DEGRADATIONS = {"blur_prob": 0.1, "jpeg_prob": 0.1}  # Wang et al. 2020 "Blur+JPEG (0.1)"
+
 PRESETS: dict[str, dict[str, Any]] = {
-    # OpenAI CLIP ViT-L/14 @224, LoRA r=6 on q/k/v of all 24 blocks, learned noise on the pooled
-    # embedding, linear head, Adam(W) 1e-4, batch 32, seed 100 (docs/references.md#dgs-net-defaults [I]).
+    # OpenAI CLIP ViT-L/14 @224, LoRA r=6 on q/k/v of all 24 blocks, PiNI's noise path and cosine
+    # head, the group's protocol (no blur/JPEG), Adam(W) 1e-4, batch 32, seed 100
+    # (docs/references.md#dgs-net-defaults [I]).
     "paper": {
         "model": {
             "backbone": "ViT-L-14",
             "pretrained": "openai",
             "finetune": "lora",
             "lora": _LORA_PAPER,
-            "head": "linear",
-            "noise": {"mode": "pin", "injection": "pooled", "num_samples": 1},
+            **_PINI_HEAD_AND_NOISE,
         },
         "loss": {"clean_weight": 1.0, "noisy_weight": 1.0, "kl_weight": 0.0},
         "optim": {"lr": 1e-4, "weight_decay": 0.0, "schedule": "cosine", "warmup_steps": 100},
-        "data": {"batch_size": 32},
+        "data": {"batch_size": 32, "augment": _NO_DEGRADATIONS},
         "epochs": 3,
         "seed": 100,
     },
-    # ViT-B/16: ~4x fewer image-tower FLOPs than ViT-L/14, for Jetson-class devices. Needs its own
-    # validation: the paper's numbers are for the large backbone.
+    # `paper` trained with blur and JPEG re-compression (p = 0.1 each): for deployments that see
+    # re-encoded uploads. Its robustness numbers are not comparable with the paper's no-aug protocol.
+    "robust": {
+        "model": {
+            "backbone": "ViT-L-14",
+            "pretrained": "openai",
+            "finetune": "lora",
+            "lora": _LORA_PAPER,
+            **_PINI_HEAD_AND_NOISE,
+        },
+        "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 100},
+        "data": {"batch_size": 32, "augment": _DEGRADATIONS},
+        "epochs": 3,
+        "seed": 100,
+    },
+    # PiNI itself: the same noise path with the generator's input detached (PiNI's stop-gradient:
+    # the encoder learns only from the losses, never by shaping features to shrink the noise) and
+    # sigma in feature units, as PiNI's |fc(.)|.
+    "pini": {
+        "model": {
+            "backbone": "ViT-L-14",
+            "pretrained": "openai",
+            "finetune": "lora",
+            "lora": _LORA_PAPER,
+            **_PINI_HEAD_AND_NOISE,
+            "noise": {**_PINI_HEAD_AND_NOISE["noise"], "detach_input": True, "sigma_scale": "absolute"},
+        },
+        "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 100},
+        "data": {"batch_size": 32, "augment": _NO_DEGRADATIONS},
+        "epochs": 3,
+        "seed": 100,
+    },
+    # ViT-B/16: ~4x fewer image-tower FLOPs than ViT-L/14, for Jetson-class devices; the paper's noise
+    # path, with blur/JPEG augmentation (edge devices score re-encoded camera and upload streams).
+    # Needs its own validation: the paper's numbers are for the large backbone.
     "edge": {
         "model": {
             "backbone": "ViT-B-16",
             "pretrained": "openai",
             "finetune": "lora",
             "lora": _LORA_PAPER,
-            "noise": {"mode": "pin", "injection": "pooled"},
+            **_PINI_HEAD_AND_NOISE,
         },
         "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 100},
-        "data": {"batch_size": 64},
+        "data": {"batch_size": 64, "augment": _DEGRADATIONS},
         "epochs": 3,
         "seed": 100,
     },
@@ -55,6 +113,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "backbone": "ViT-L-14",
             "pretrained": "openai",
             "finetune": "frozen",
+            "head": "linear",
             "noise": {"mode": "none"},
         },
         "optim": {"lr": 1e-3, "schedule": "cosine"},

@@ -18,11 +18,12 @@ from pinclip_sdk.training.threads import torch_threads
 def tiny_model_config(
     noise: Literal["pin", "random", "none"] = "pin",
     finetune: Literal["lora", "full", "frozen"] = "lora",
-    head: Literal["linear", "cosine"] = "linear",
-    injection: Literal["pooled", "cls", "tokens"] = "pooled",
+    head: Literal["linear", "cosine"] = "cosine",
+    injection: Literal["pooled", "cls", "tokens"] = "tokens",
     image_size: int = 32,
 ) -> ModelConfig:
-    """`ModelConfig` of the tiny random-init backbone (LoRA rank 4, no LoRA dropout)."""
+    """`ModelConfig` of the tiny random-init backbone (LoRA rank 4, no LoRA dropout); head and
+    injection default as `ModelConfig` and `NoiseConfig` do."""
     return ModelConfig(
         backbone="pinclip-tiny-vit",
         pretrained=None,
@@ -90,7 +91,7 @@ def _train_tiny(model_cfg: ModelConfig, seed: int, steps: int, image_size: int):
         for step in range(steps):
             pixels, labels = synthetic_batch(16, image_size, seed * 1000 + step)
             out = model(pixels, labels)
-            kl = out.noise.kl_to_standard_normal() if out.noise is not None else None
+            kl = out.noise.kl_to_prior() if out.noise is not None else None
             loss = pin_loss(out.clean_logits, labels, LossConfig(), out.noisy_logits, kl).total
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -83,7 +83,10 @@ RESUMABLE_KEYS = (
     "compile",
     "channels_last",
 )
-LOSS_KEYS = ("loss", "loss_clean", "loss_noisy", "loss_kl", "sigma_mean")
+# logged every `log_every` steps: the loss terms, then the noise's size against the features (sigma
+# in feature-std units, |mu| / |f|) and how much worse the noisy term is than the clean one
+LOSS_KEYS = ("loss", "loss_clean", "loss_noisy", "loss_kl", "sigma_mean", "sigma_rel", "mu_rel", "loss_gap")
+NOISE_KEYS = ("sigma_rel", "mu_rel", "loss_gap")
 
 
 @dataclass
@@ -322,6 +325,7 @@ class Trainer:
         self._pending: list[tuple[int, int, dict[str, torch.Tensor], torch.Tensor | None, float]] = []
         self.last_metrics: dict[str, Any] = {}
         self.validated_at: int | None = None
+        self._warned_sigma = False
 
     # ------------------------------------------------------------------ setup
 
@@ -412,6 +416,8 @@ class Trainer:
         if self.config.channels_last and pixels.ndim == 4:
             pixels = pixels.contiguous(memory_format=torch.channels_last)
         if pixels.shape[0] == 0:  # every image unreadable: still join the gradient all-reduce
+            if self.model.feature_scale is not None:
+                self.model.feature_scale.join()  # and the feature-scale one
             zero = sum((p * 0).sum() for _, p in self.model.trainable_parameters())
             return zero, {}
         autocast = (
@@ -419,11 +425,13 @@ class Trainer:
         )
         with autocast:
             out = self.wrapped(pixels, labels)
-        kl = out.noise.kl_to_standard_normal() if out.noise is not None else None
+        kl = out.noise.kl_to_prior() if out.noise is not None else None
         terms = pin_loss(out.clean_logits, labels, self.config.loss, out.noisy_logits, kl)
         values = terms.as_tensors()
         if out.noise is not None:
-            values["sigma_mean"] = out.noise.std.detach().float().mean()
+            values.update(noise_statistics(out.noise, out.features))
+            if "loss_noisy" in values and "loss_clean" in values:
+                values["loss_gap"] = values["loss_noisy"] - values["loss_clean"]
         return terms.total, values
 
     def train_step(self, micro_batches: Iterable[dict[str, Any]]) -> None:
@@ -494,7 +502,27 @@ class Trainer:
             values["lr"] = lr
             self.recent.append(values)
             self.losses.append(values.get("loss", float("nan")))
+        self._check_noise_alive(values)
         return values
+
+    def _check_noise_alive(self, values: dict[str, float]) -> None:
+        """Warn (once per run) when sigma has shrunk below `noise.min_relative_sigma` of the features."""
+        floor = self.config.model.noise.min_relative_sigma
+        sigma = values.get("sigma_rel")
+        if sigma is None or self._warned_sigma or not self.ctx.is_main or sigma >= floor:
+            return
+        self._warned_sigma = True
+        logger.warning(
+            "step %d: the noise has collapsed: sigma is %.3g of the features' std (below "
+            "model.noise.min_relative_sigma = %g), so the noisy term is about the clean one again. "
+            "Try noise.init = default, a KL prior (loss.kl_weight > 0) or noise.sigma_max.",
+            self.state.step, sigma, floor,
+        )  # fmt: skip
+
+    def noise_summary(self) -> dict[str, float]:
+        """The last logged noise statistics (sigma / feature std, |mu| / |f|, noisy - clean loss)."""
+        last = self.recent[-1] if self.recent else {}
+        return {k: last[k] for k in NOISE_KEYS if k in last}
 
     # ------------------------------------------------------------------ validation / saving
 
@@ -561,6 +589,16 @@ class Trainer:
             logger.info("step %d: %s = %.4f (new best)", self.state.step, self.config.best_metric, value)
 
 
+@torch.no_grad()
+def noise_statistics(noise: Any, features: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """sigma (absolute mean, and in feature-std units) and |mu| / |f| of one batch, on the device."""
+    out = {"sigma_mean": noise.std.detach().float().mean(), "sigma_rel": noise.relative_std()}
+    if features is not None:
+        mu = noise.mean.detach().float().norm(dim=-1)
+        out["mu_rel"] = (mu / features.detach().float().norm(dim=-1).clamp_min(1e-12)).mean()
+    return out
+
+
 def _progress(trainer: Trainer) -> Any:
     from tqdm import tqdm
 
@@ -620,7 +658,9 @@ def run_loop(trainer: Trainer) -> TrainResult:
                     trainer.save("last", resumable=True)
     if trainer.validated_at != state.step:
         trainer.maybe_validate(log_path)
-    last = trainer.save("last", resumable=True, metrics=trainer.last_metrics)
+    noise = trainer.noise_summary()
+    metrics = {**trainer.last_metrics, "noise": noise} if noise else trainer.last_metrics
+    last = trainer.save("last", resumable=True, metrics=metrics)
     best = trainer.out_dir / "best"
     return TrainResult(
         out_dir=trainer.out_dir,

@@ -61,3 +61,17 @@ def test_detects_a_forward_features_that_is_not_the_tower(checkpoint: Path) -> N
     model.forward_features = lambda pixels: original(pixels) * 1.5  # type: ignore[method-assign]
     with pytest.raises(ExportError, match="disagrees with the training model"):
         DetectorModule.from_model(model)
+
+
+def test_refuses_a_model_evaluated_with_inference_noise() -> None:
+    """A model whose evaluation adds generator noise cannot deploy as scored: the detector is noise-free."""
+    from dataclasses import replace
+
+    from pinclip_sdk.export.detector_module import DetectorModule
+    from pinclip_sdk.training.model import create_model
+    from pinclip_sdk.training.testing import tiny_model_config
+
+    config = tiny_model_config()
+    config = replace(config, noise=replace(config.noise, inference="mean"))
+    with pytest.raises(ExportError, match="noise.inference is 'mean'"):
+        DetectorModule.from_model(create_model(config))

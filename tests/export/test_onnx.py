@@ -97,3 +97,22 @@ def test_fastpath_restored() -> None:
     with mha_fastpath_disabled():
         assert not torch.backends.mha.get_fastpath_enabled()
     assert torch.backends.mha.get_fastpath_enabled() == before
+
+
+def test_cosine_head_exports_exactly_the_detector_parameters(tmp_path: Path) -> None:
+    """Cosine head: the prompts reach the graph as the module's unit-prompt buffer; INT8 prep can read it."""
+    from pinclip_sdk.export.detector_module import DetectorModule
+    from pinclip_sdk.export.onnx_export import export_onnx, graph_parameter_report, onnx_parity
+    from pinclip_sdk.training.testing import make_tiny_checkpoint
+
+    detector = DetectorModule.from_checkpoint(make_tiny_checkpoint(tmp_path / "ckpt", head="cosine"))
+    assert detector.prompt_embeddings is None  # folded into the head
+    path = export_onnx(detector, tmp_path / "cosine.onnx", detector.image_size, 18, {})
+    params = graph_parameter_report(path, detector)
+    assert params["ok"], params
+    parity = onnx_parity(path, detector, detector.image_size)
+    assert all(s["max_abs_diff"] < 1e-4 for s in parity.values()), parity
+    # INT8 quantisation starts with onnxruntime's symbolic shape inference: it must follow the head
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(path), str(tmp_path / "prepared.onnx"))

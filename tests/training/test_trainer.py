@@ -28,7 +28,8 @@ def test_tiny_model_learns_genimage_tree(tiny_config) -> None:
     assert last < 0.8 * first, result.losses
     assert result.best_checkpoint is not None
     assert (result.best_checkpoint / "model.safetensors").is_file()
-    assert result.metrics["mean"]["acc"] >= 0.75
+    # ranking, not accuracy at p = 0.5: 16 steps separate the classes before they calibrate them
+    assert result.metrics["mean"]["ap"] >= 0.95
     train_lines = _events(result.out_dir, "train")
     assert {"loss", "loss_clean", "loss_noisy", "loss_kl", "sigma_mean", "lr", "grad_norm"} <= set(
         train_lines[0]
