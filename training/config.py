@@ -29,9 +29,11 @@ NoiseMode = Literal["pin", "random", "none"]
 Injection = Literal["pooled", "cls", "tokens"]
 HeadKind = Literal["linear", "cosine"]
 
+
 def _check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{owner}.{name} = {value!r} is not one of {', '.join(choices)}")
+
 
 def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
@@ -39,7 +41,9 @@ def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = F
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{owner}.{name} must be {bound}, got {value!r}")
 
+
 # --------------------------------------------------------------------------------------- model
+
 
 @dataclass(frozen=True)
 class LoRAConfig:
@@ -60,6 +64,7 @@ class LoRAConfig:
         bad = [t for t in self.targets if t not in ("q", "k", "v")]
         if bad or not self.targets:
             raise ConfigError(f"model.lora.targets must be a non-empty subset of q, k, v; got {self.targets}")
+
 
 @dataclass(frozen=True)
 class NoiseConfig:
@@ -118,6 +123,7 @@ class NoiseConfig:
                 "use inference = 'none' with it (or conditioning = 'prompts')"
             )
 
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The network: backbone, fine-tuning scheme, prompts, head and noise generator."""
@@ -144,7 +150,9 @@ class ModelConfig:
                 f"model.prompts must be two non-empty strings (real, fake), got {self.prompts!r}"
             )
 
+
 # ---------------------------------------------------------------------------------------- data
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -175,7 +183,9 @@ class DataConfig:
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
 
+
 # ----------------------------------------------------------------------------- objective / optim
+
 
 @dataclass(frozen=True)
 class LossConfig:
@@ -190,6 +200,7 @@ class LossConfig:
             _check_positive("loss", name, getattr(self, name), allow_zero=True)
         if self.clean_weight == 0 and self.noisy_weight == 0:
             raise ConfigError("loss.clean_weight and loss.noisy_weight cannot both be 0")
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -218,7 +229,9 @@ class OptimConfig:
         if self.grad_clip is not None:
             _check_positive("optim", "grad_clip", self.grad_clip)
 
+
 # ---------------------------------------------------------------------------------------- run
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -260,6 +273,7 @@ class TrainConfig:
         _check_choice("train", "compile", self.compile, ("off", "default", "reduce-overhead", "max-autotune"))
         _check_choice("train", "best_mode", self.best_mode, ("max", "min"))
 
+
 # ------------------------------------------------------------------------------ dict round trip
 
 # Model fields added after checkpoints were first written, with the value that reproduces what those
@@ -275,6 +289,7 @@ LEGACY_MODEL_FIELDS: dict[str, Any] = {
     "noise.min_relative_sigma": 0.0,
 }
 
+
 def with_legacy_model_fields(model: dict[str, Any]) -> dict[str, Any]:
     """A saved `ModelConfig` dict with the fields it predates filled in as it was trained (a copy)."""
     out = json.loads(json.dumps(model))
@@ -287,12 +302,15 @@ def with_legacy_model_fields(model: dict[str, Any]) -> dict[str, Any]:
             node[leaf] = value
     return out
 
+
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain-JSON form of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
+
 def _is_dataclass_type(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Convert JSON/YAML data to the annotated field type (nested dataclasses, tuples, optionals)."""
@@ -323,6 +341,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be a string, got {value!r}")
     return value
 
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build config dataclass `cls` from a mapping; unknown keys raise `ConfigError` with suggestions."""
     hints = typing.get_type_hints(cls)
@@ -339,6 +358,7 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"Invalid config for {where or cls.__name__}: {exc}") from None
+
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `a.b.c=value` strings to a nested dict (values parsed as YAML scalars); returns a copy."""
@@ -363,6 +383,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         node[parts[-1]] = value
     return result
 
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML run file into a dict (an empty file is an empty dict)."""
     import yaml
@@ -380,6 +401,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"Config file {str(path)!r} must hold a mapping at the top level")
     return data
 
+
 def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two config dicts."""
     keys = sorted(set(a) | set(b))
@@ -393,6 +415,7 @@ def diff_configs(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
             out.append(full)
     return out
 
+
 def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
     """Multiplier of `cfg.lr` at optimiser step `step` (0-based): linear warmup, then the schedule."""
     if step < cfg.warmup_steps:
@@ -404,6 +427,7 @@ def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
     span = max(1, total_steps - cfg.warmup_steps)
     progress = min(1.0, (step - cfg.warmup_steps) / span)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
 
 def get_dotted(data: dict[str, Any], dotted: str) -> Any:
     """`data["a"]["b"]` for `"a.b"`; None where a level is missing."""
