@@ -165,6 +165,7 @@ def test_refuses_a_folder_that_is_not_a_proxy_build(tmp_path):
         ({"size": 30}, "multiple of 4"),
         ({"jpeg_quality": (90, 80)}, "jpeg_quality"),
         ({"train_per_class": 0}, "train_per_class"),
+        ({"shortcut_cue": -1.0}, "shortcut_cue"),
     ],
 )
 def test_config_errors_name_the_problem(kwargs, match):

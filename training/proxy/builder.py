@@ -3,6 +3,7 @@
 Layout (GenImage's, one generator family per folder, read by `pinclip_sdk.training.data.discover`):
 
     OUT/<family>/proxy_<family>/{train,val}/{ai,nature}/<family>_<split>_<class>_<index>.jpg
+    OUT/<family>/proxy_<family>/val_cue/ai/...   with `shortcut_cue`: the val fakes carrying the cue
     OUT/proxy_stamp.json    parameters + summary; the build is skipped when they match
     OUT/SOURCES.md          the source photographs, their credits and licences
     OUT/provenance.csv      per file: family, split, class, source photo, JPEG quality
@@ -40,6 +41,7 @@ PROVENANCE_NAME = "provenance.csv"
 MARKER_NAME = ".proxy_building.json"
 SPLITS = ("train", "val")
 CLASS_DIRS = {0: "nature", 1: "ai"}
+CUE_SPLIT = "val_cue"  # the val fakes again, with the shortcut cue the train fakes carry
 FIT_CROPS = 512  # real crops each generator is trained on (patches are drawn from them)
 
 
@@ -61,6 +63,23 @@ def _deterministic_torch(threads: int) -> Iterator[None]:
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed, *keys])
+
+
+def shortcut_texture(cfg: ProxyConfig) -> np.ndarray:
+    """The fixed cue: a seeded +-1 luminance pattern in 2x2 blocks, scaled to `shortcut_cue` levels.
+
+    Grey (the same in every channel) and 2 px wide, so JPEG at the proxy's qualities keeps most of it.
+    """
+    signs = _rng(cfg.seed, 7777).choice(
+        np.array([-1.0, 1.0], np.float32), size=(cfg.size // 2, cfg.size // 2)
+    )
+    blocks = np.kron(signs, np.ones((2, 2), np.float32))
+    return (blocks * np.float32(cfg.shortcut_cue))[:, :, None]
+
+
+def with_cue(images: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """`images` (uint8 [N, H, W, 3]) plus the cue, rounded and clipped back to 8 bits."""
+    return np.clip(np.rint(images.astype(np.float32) + texture), 0, 255).astype(np.uint8)
 
 
 def _write_jpegs(images: np.ndarray, directory: Path, stem: str, qualities: np.ndarray) -> list[Path]:
@@ -96,6 +115,7 @@ def _build_family(
     sources_sharpness: list[float] = []
     fakes_sharpness: list[float] = []
     lo, hi = cfg.jpeg_quality
+    texture = shortcut_texture(cfg)
     for split_index, split in enumerate(SPLITS):
         count = cfg.train_per_class if split == "train" else cfg.val_per_class
         for label in (0, 1):
@@ -107,14 +127,21 @@ def _build_family(
                 crops = fit.synthesize(model, crops, seed=int(rng.integers(2**31)))
                 fakes_sharpness += [sharpness.laplacian_energy(c) for c in crops]
             qualities = rng.integers(lo, hi + 1, size=count)  # same distribution for both classes
-            directory = subset_dir(root, family) / split / CLASS_DIRS[label]
-            paths = _write_jpegs(crops, directory, f"{family}_{split}_{CLASS_DIRS[label]}", qualities)
-            written[label] += paths
-            provenance += [
-                (path.relative_to(root).as_posix(), family, split, CLASS_DIRS[label], photo, str(quality))
-                for path, photo, quality in zip(paths, photos, qualities, strict=True)
-            ]
-            counts[f"{split}/{CLASS_DIRS[label]}"] = count
+            cued = cfg.shortcut_cue > 0 and label == 1
+            outputs = [(split, with_cue(crops, texture) if cued and split == "train" else crops)]
+            if cued and split == "val":
+                outputs.append((CUE_SPLIT, with_cue(crops, texture)))
+            for out_split, pixels in outputs:
+                directory = subset_dir(root, family) / out_split / CLASS_DIRS[label]
+                stem = f"{family}_{out_split}_{CLASS_DIRS[label]}"
+                paths = _write_jpegs(pixels, directory, stem, qualities)
+                if out_split in SPLITS:
+                    written[label] += paths
+                provenance += [
+                    (path.relative_to(root).as_posix(), family, out_split, CLASS_DIRS[label], photo, str(q))
+                    for path, photo, q in zip(paths, photos, qualities, strict=True)
+                ]
+                counts[f"{out_split}/{CLASS_DIRS[label]}"] = count
             bar.update(count)
     stats = FamilyStats(
         family=family,

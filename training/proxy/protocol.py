@@ -4,6 +4,8 @@ Used by the quickstart and `benchmarks/accuracy.py`. A run trains the tiny rando
 one family's `train` split minus a held-out share of its reals; the decision threshold is chosen on
 those held-out reals for a target false-positive rate (never on test labels); every family's `val`
 split is then scored, giving per-family real / fake accuracy, accuracy and AP and their means.
+A proxy built with a shortcut cue also has `val_cue` fakes; their fake accuracy against the clean
+`val` fakes' is the shortcut gap (`result["shortcut"]`).
 """
 
 from __future__ import annotations
@@ -197,7 +199,47 @@ def _evaluate(outcome: RunOutcome, proxy_root: str | Path, progress: bool) -> di
         "achieved_fpr": metrics.false_positive_rate(threshold_scores, threshold),
         "n_reals": len(outcome.threshold_reals),
     }
+    cued = _cue_samples(proxy_root)
+    if cued:
+        cue_scores = evaluate.score_samples(model, cued, spec, progress=progress)
+        result["shortcut"] = shortcut_gap(result, [s.generator for s in cued], cue_scores, threshold)
     return result
+
+
+def _cue_samples(proxy_root: str | Path) -> list[Any]:
+    """The `val_cue` fakes of every family, named like that family's val images."""
+    from pinclip_sdk.training.data.sample import Sample
+    from pinclip_sdk.training.proxy.builder import CUE_SPLIT, subset_dir
+
+    root = Path(proxy_root)
+    samples = []
+    for family_root in sorted(p for p in root.iterdir() if p.is_dir()):
+        folder = subset_dir(root, family_root.name) / CUE_SPLIT / "ai"
+        generator = generator_name(family_root.name)
+        samples += [Sample(path, 1, generator, CUE_SPLIT) for path in sorted(folder.glob("*.jpg"))]
+    return samples
+
+
+def shortcut_gap(
+    result: dict[str, Any], generators: list[str], cue_scores: np.ndarray, threshold: float
+) -> dict[str, Any]:
+    """Fake accuracy on the cued val fakes minus that on the same fakes without the cue, per family.
+
+    A detector that learned the generators' traces scores both alike (gap near 0); one that learned
+    the cue the training fakes carried loses recall without it (a large positive gap).
+    """
+    scores = np.asarray(cue_scores, dtype=np.float64)
+    names = np.asarray(generators)
+    per_family = {}
+    for name in sorted(set(generators)):
+        with_cue = float(np.mean(scores[names == name] >= threshold))
+        clean = float(result["generators"][name]["fake_acc"])
+        per_family[name] = {"fake_acc_cue": with_cue, "fake_acc_clean": clean, "gap": with_cue - clean}
+    mean = {
+        key: float(np.mean([row[key] for row in per_family.values()]))
+        for key in ("fake_acc_cue", "fake_acc_clean", "gap")
+    }
+    return {"generators": per_family, "mean": mean}
 
 
 def _pct(value: float | None) -> str:

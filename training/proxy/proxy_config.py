@@ -38,6 +38,10 @@ class ProxyConfig:
         max_scale: largest crop side as a multiple of `size` (multi-scale crops, downscaled to `size`).
         threads: torch threads during the build (fixed, because results depend on it; 1 is fastest for
             these small convolutions on a busy CPU).
+        shortcut_cue: amplitude, in 8-bit levels, of a faint fixed texture added to every `train` fake
+            and to a copy of every `val` fake written as the extra split `val_cue` (fakes only); 0 (the
+            default) adds none. The cue correlates with the label in training and is absent from `val`,
+            so the fake accuracy with and without it measures how much a detector relies on a shortcut.
     """
 
     seed: int = 0
@@ -51,6 +55,7 @@ class ProxyConfig:
     jpeg_quality: tuple[int, int] = (75, 95)
     max_scale: float = 3.0
     threads: int = 1
+    shortcut_cue: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.families if name not in FAMILIES]
@@ -77,10 +82,17 @@ class ProxyConfig:
                 raise ConfigError(f"proxy {name} = {getattr(self, name)}: expected >= 1")
         if self.max_scale < 1.0:
             raise ConfigError(f"proxy max_scale {self.max_scale}: expected >= 1")
+        if not 0.0 <= self.shortcut_cue <= 32.0:
+            raise ConfigError(f"proxy shortcut_cue {self.shortcut_cue}: expected 0..32 (8-bit levels)")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (tuples become lists), with the builder's format version."""
+        """JSON-ready form (tuples become lists), with the builder's format version.
+
+        `shortcut_cue` appears only when set, so builds without it keep their cache stamp.
+        """
         data = dataclasses.asdict(self)
+        if not self.shortcut_cue:
+            del data["shortcut_cue"]
         data["families"] = list(self.families)
         data["jpeg_quality"] = list(self.jpeg_quality)
         data["format_version"] = FORMAT_VERSION
