@@ -5,10 +5,15 @@
 Protocol (the shape of the paper's GenImage table): train on one generator family's `train` split,
 choose the threshold on reals held out from that split for a target FPR (never on test labels),
 test on the `val` split of every family; report per-family real / fake accuracy, accuracy and AP
-and their means over families. Ablation: noise `none` vs `random` vs `pin` (full fine-tuning of the
-tiny random-init ViT), and the UnivFD-style linear probe on the frozen backbone, each over several
-seeds (mean +- std). Differences are printed against the `none` variant measured in the same run.
-Writes `results.json`, `results.md` and `ablation.png` under `--work` (or `--plot`).
+and their means over families. Ablation grid: noise `none` vs `random` (sigma relative to the
+features' std) vs `pin`, for the default layout (cosine head, noise on a block's tokens) and for the
+linear head on the pooled embedding (where noise reduces to logit noise), plus the UnivFD-style
+linear probe on the frozen backbone, each over several seeds (mean +- std). The proxy's train fakes
+carry a faint fixed texture (`--shortcut-cue`, in 8-bit levels) that its val fakes lack, so each
+run also reports the shortcut gap: fake accuracy on the val fakes with the cue minus without it.
+The default variant (`pin`) is compared with `none` and `random` on unseen families against twice
+the seed spread. Writes `results.json` (with each run's sigma trajectory), `results.md` and
+`ablation.png` under `--work` (or `--plot`).
 """
 
 from __future__ import annotations
@@ -32,14 +37,19 @@ from pinclip_sdk.training.proxy.protocol import (
     train_run,
 )
 
-# variant name -> (finetune, noise); the probe trains only the head on frozen random-init features
-VARIANTS: dict[str, tuple[str, str]] = {
-    "none": ("full", "none"),
-    "random": ("full", "random"),
-    "pin": ("full", "pin"),
-    "linear probe (frozen)": ("frozen", "none"),
+# variant name -> RunSpec fields; the probe trains only the head on frozen random-init features
+VARIANTS: dict[str, dict[str, str]] = {
+    "none": {"noise": "none"},
+    "random": {"noise": "random"},
+    "pin": {"noise": "pin"},
+    "none (linear pooled)": {"noise": "none", "head": "linear", "injection": "pooled"},
+    "random (linear pooled)": {"noise": "random", "head": "linear", "injection": "pooled"},
+    "pin (linear pooled)": {"noise": "pin", "head": "linear", "injection": "pooled"},
+    "linear probe (frozen)": {"noise": "none", "finetune": "frozen", "head": "linear", "injection": "pooled"},
 }
 BASELINE = "none"
+DEFAULT_VARIANT = "pin"  # the SDK's default configuration
+TRAJECTORY_KEYS = ("sigma_rel", "mu_rel", "loss_gap")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -50,6 +60,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--family", default="tconv", help="family trained on (default tconv)")
     parser.add_argument("--proxy-seed", type=int, default=0, help="seed of the proxy build (default 0)")
     parser.add_argument(
+        "--shortcut-cue",
+        type=float,
+        default=3.0,
+        help="amplitude (8-bit levels) of the cue on the train fakes; 0: no shortcut split (default 3)",
+    )
+    parser.add_argument(
         "--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants"
     )
     parser.add_argument(
@@ -59,25 +75,49 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def noise_trajectory(run_dir: Path) -> list[dict[str, float]]:
+    """The logged sigma / feature std, |mu| / |f| and noisy - clean loss of a run, step by step."""
+    path = run_dir / "metrics.jsonl"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        entry = json.loads(line)
+        if entry.get("event") == "train" and any(k in entry for k in TRAJECTORY_KEYS):
+            rows.append({"step": entry["step"], **{k: entry[k] for k in TRAJECTORY_KEYS if k in entry}})
+    return rows
+
+
 def run_variant(name: str, seeds: list[int], args: argparse.Namespace, proxy: Path, size: int) -> list[dict]:
     """Train and evaluate one variant for every seed; returns the metric dicts in seed order."""
-    finetune, noise = VARIANTS[name]
+    fields = VARIANTS[name]
     results = []
     for seed in seeds:
         # the probe has only a head to fit: a higher rate, as UnivFD's probe uses
-        lr = 1e-2 if finetune == "frozen" else 1e-3
+        lr = 1e-2 if fields.get("finetune") == "frozen" else 1e-3
         batch = 16 if args.quick else 32
-        spec = RunSpec(args.family, noise, finetune, seed, args.steps, batch, lr, image_size=size)
+        spec = RunSpec(
+            family=args.family,
+            seed=seed,
+            steps=args.steps,
+            batch_size=batch,
+            lr=lr,
+            image_size=size,
+            **fields,
+        )
         started = time.perf_counter()
         outcome = train_run(spec, proxy, args.work / "runs")
         result = evaluate_run(outcome, proxy)
         result["train_seconds"] = round(outcome.train_seconds, 1)
         result["final_loss"] = outcome.final_loss
         result["spec"] = asdict(spec)
+        result["noise_trajectory"] = noise_trajectory(args.work / "runs" / spec.name / "run")
         results.append(result)
+        gap = result.get("shortcut", {}).get("mean", {}).get("gap")
+        unseen = unseen_mean(result, generator_name(args.family), "acc")
         print(
-            f"  {name:<22} seed {seed}: mean acc {100 * result['mean']['acc']:.1f}  mean AP "
-            f"{100 * result['mean']['ap']:.1f}  ({time.perf_counter() - started:.0f} s)",
+            f"  {name:<24} seed {seed}: unseen acc {100 * unseen:.1f}"
+            f"  mean AP {100 * result['mean']['ap']:.1f}"
+            + (f"  shortcut gap {100 * gap:+.1f}" if gap is not None else "")
+            + f"  ({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
     return results
@@ -101,23 +141,51 @@ def unseen_mean(result: dict, train_generator: str, key: str) -> float:
     return float(np.mean(values))
 
 
+def _final(result: dict, key: str) -> float:
+    trajectory = result.get("noise_trajectory") or []
+    return trajectory[-1].get(key, math.nan) if trajectory else math.nan
+
+
 def ablation_table(runs: dict[str, list[dict]], train_generator: str) -> str:
     """Markdown: one row per variant, mean ± std over seeds, and the difference to `none`."""
     lines = [
-        "| variant | mean acc | mean AP | real acc | fake acc | unseen-family acc | train-family acc | "
-        f"Δ acc vs {BASELINE} |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| variant | unseen-family acc | unseen-family AP | train-family AP | train-family fake recall | "
+        f"mean acc | shortcut gap | final σ / feature std | Δ unseen acc vs {BASELINE} |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    base = _stats([r["mean"]["acc"] for r in runs.get(BASELINE, [])])[0]
+    base = _stats([unseen_mean(r, train_generator, "acc") for r in runs.get(BASELINE, [])])[0]
     for name, results in runs.items():
-        accs = [r["mean"]["acc"] for r in results]
-        delta = (_stats(accs)[0] - base) * 100 if not math.isnan(base) else math.nan
+        unseen = [unseen_mean(r, train_generator, "acc") for r in results]
+        delta = (_stats(unseen)[0] - base) * 100 if not math.isnan(base) else math.nan
+        gaps = [r.get("shortcut", {}).get("mean", {}).get("gap", math.nan) for r in results]
+        sigma_mean, sigma_std = _stats([_final(r, "sigma_rel") for r in results])
+        sigma = "–" if math.isnan(sigma_mean) else f"{sigma_mean:.3f} ± {sigma_std:.3f}"
         lines.append(
-            f"| {name} | {_pm(accs)} | {_pm([r['mean']['ap'] for r in results])} | "
-            f"{_pm([r['mean']['real_acc'] for r in results])} | "
-            f"{_pm([r['mean']['fake_acc'] for r in results])} | "
-            f"{_pm([unseen_mean(r, train_generator, 'acc') for r in results])} | "
-            f"{_pm([r['generators'][train_generator]['acc'] for r in results])} | {delta:+.1f} |"
+            f"| {name} | {_pm(unseen)} | {_pm([unseen_mean(r, train_generator, 'ap') for r in results])} | "
+            f"{_pm([r['generators'][train_generator]['ap'] for r in results])} | "
+            f"{_pm([r['generators'][train_generator]['fake_acc'] for r in results])} | "
+            f"{_pm([r['mean']['acc'] for r in results])} | {_pm(gaps)} | {sigma} | {delta:+.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def verdict(runs: dict[str, list[dict]], train_generator: str) -> str:
+    """Does the default beat `none` and `random` on unseen families by more than 2 std of the seeds?"""
+    if DEFAULT_VARIANT not in runs:
+        return f"(`{DEFAULT_VARIANT}` not run: no verdict)"
+    lines = []
+    mean, std = _stats([unseen_mean(r, train_generator, "acc") for r in runs[DEFAULT_VARIANT]])
+    for other in ("none", "random"):
+        if other not in runs:
+            continue
+        other_mean, other_std = _stats([unseen_mean(r, train_generator, "acc") for r in runs[other]])
+        margin = 2 * max(std, other_std)
+        beats = mean - other_mean > margin
+        lines.append(
+            f"- `{DEFAULT_VARIANT}` vs `{other}` on unseen families: "
+            f"{100 * (mean - other_mean):+.1f} points, "
+            f"2 std of the seed spread = {100 * margin:.1f}: "
+            + ("**beats it**" if beats else "**does not beat it**")
         )
     return "\n".join(lines)
 
@@ -134,7 +202,7 @@ def per_family_table(runs: dict[str, list[dict]], train_generator: str) -> str:
 
 
 def plot(runs: dict[str, list[dict]], train_generator: str, path: Path) -> Path:
-    """Grouped bars: accuracy per test family for each variant, error bars = std over seeds."""
+    """Left: accuracy per test family for each variant (error bars = std over seeds); right: sigma."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -142,21 +210,36 @@ def plot(runs: dict[str, list[dict]], train_generator: str, path: Path) -> Path:
 
     names = list(next(iter(runs.values()))[0]["generators"]) + ["mean"]
     width = 0.8 / len(runs)
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=90)
+    fig, (ax, ax_sigma) = plt.subplots(1, 2, figsize=(12, 3.8), dpi=90, width_ratios=(2.2, 1))
     for index, (variant, results) in enumerate(runs.items()):
         stats = [_stats([r["generators"][g]["acc"] for r in results]) for g in names[:-1]]
         stats.append(_stats([r["mean"]["acc"] for r in results]))
         xs = np.arange(len(names)) + (index - (len(runs) - 1) / 2) * width
-        ax.bar(
+        bars = ax.bar(
             xs, [100 * m for m, _ in stats], width, yerr=[100 * s for _, s in stats], label=variant, capsize=2
         )
+        for r_index, result in enumerate(results):
+            trajectory = [row for row in result.get("noise_trajectory", []) if "sigma_rel" in row]
+            if trajectory:
+                ax_sigma.plot(
+                    [row["step"] for row in trajectory],
+                    [row["sigma_rel"] for row in trajectory],
+                    color=bars.patches[0].get_facecolor(),
+                    linewidth=0.8,
+                    label=variant if r_index == 0 else None,
+                )
     labels = [n.removeprefix("proxy_") + ("\n(train)" if n == train_generator else "") for n in names]
     ax.set_xticks(np.arange(len(names)), labels)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
     ax.axhline(50, color="grey", linewidth=0.6, linestyle="--")
     ax.set_title("Proxy benchmark: train on one family, test on all (mean ± std over seeds)", fontsize=9)
-    ax.legend(fontsize=7, ncol=len(runs), loc="lower center")
+    ax.legend(fontsize=6, ncol=2, loc="lower center")
+    ax_sigma.set_xlabel("step")
+    ax_sigma.set_ylabel("σ / feature std")
+    ax_sigma.set_title("Noise scale during training (every seed)", fontsize=9)
+    if ax_sigma.lines:
+        ax_sigma.legend(fontsize=6)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -173,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}", file=sys.stderr)
         return 2
-    proxy_cfg = ProxyConfig(seed=args.proxy_seed)
+    proxy_cfg = ProxyConfig(seed=args.proxy_seed, shortcut_cue=args.shortcut_cue)
     if args.quick:
         proxy_cfg = replace(
             proxy_cfg, size=32, train_per_class=48, val_per_class=16, generator_steps=40, patch=16
@@ -187,13 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = {name: run_variant(name, seeds, args, args.work / "proxy", proxy_cfg.size) for name in variants}
     first = runs[variants[0]][0]
     sections = [
-        f"Trained on `{train_generator}`, {args.steps} steps, seeds {seeds}, proxy seed {args.proxy_seed}; "
+        f"Trained on `{train_generator}`, {args.steps} steps, seeds {seeds}, proxy seed {args.proxy_seed}, "
+        f"shortcut cue {args.shortcut_cue:g} levels on the train fakes; "
         f"threshold for a {first['calibration']['target_fpr']:.0%} FPR on "
         f"{first['calibration']['n_reals']} held-out train reals.",
         f"\n### Protocol table: `{variants[0]}`, seed {seeds[0]}\n",
         metrics_table(first, train_generator),
         "\n### Ablation (mean ± std over seeds, in %)\n",
         ablation_table(runs, train_generator),
+        "\n" + verdict(runs, train_generator),
         "\n### Accuracy per test family (mean ± std over seeds, in %)\n",
         per_family_table(runs, train_generator),
     ]

@@ -21,16 +21,23 @@ def accuracy():
 
 @pytest.mark.slow
 def test_quick_ablation_writes_tables_plot_and_every_run(accuracy, tmp_path, capsys):
-    argv = ["--work", str(tmp_path), "--quick", "--seeds", "0,1", "--steps", "8", "--variants", "none,pin"]
+    variants = "none,pin,pin (linear pooled)"
+    argv = ["--work", str(tmp_path), "--quick", "--seeds", "0,1", "--steps", "8", "--variants", variants]
     assert accuracy.main(argv) == 0
     record = json.loads((tmp_path / "results.json").read_text())
-    assert set(record["runs"]) == {"none", "pin"}
+    assert list(record["runs"]) == variants.split(",")
     for variant, runs in record["runs"].items():
         assert [run["spec"]["seed"] for run in runs] == [0, 1]
-        assert all(run["spec"]["noise"] == variant for run in runs)
+        assert all(run["spec"]["noise"] == variant.split(" ")[0] for run in runs)
         assert len(runs[0]["generators"]) == 5
+        gap = runs[0]["shortcut"]["generators"]["proxy_tconv"]  # cued minus clean fake accuracy
+        assert gap["gap"] == pytest.approx(gap["fake_acc_cue"] - gap["fake_acc_clean"])
+    assert {run["spec"]["head"] for run in record["runs"]["pin (linear pooled)"]} == {"linear"}
+    assert all(row["sigma_rel"] > 0 for row in record["runs"]["pin"][0]["noise_trajectory"])
+    assert record["runs"]["none"][0]["noise_trajectory"] == []
     markdown = (tmp_path / "results.md").read_text()
-    assert "| variant | mean acc | mean AP |" in markdown
+    assert "| variant | unseen-family acc | unseen-family AP |" in markdown
+    assert "`pin` vs `none` on unseen families" in markdown
     assert "| proxy_tconv (train) |" in markdown
     assert (tmp_path / "ablation.png").stat().st_size > 1000
     assert "Ablation (mean ± std over seeds" in capsys.readouterr().out

@@ -44,6 +44,8 @@ class RunSpec:
         family: generator family trained on (its `train` split).
         noise: `pin` (learned noise), `random` (fixed-sigma Gaussian) or `none`.
         finetune: `full` (random init has nothing worth freezing), `lora`, or `frozen` (linear probe).
+        head: `cosine` (against the prompt embeddings, frozen temperature) or `linear`.
+        injection: where the noise enters: `tokens` (a block's input), `pooled` or `cls`.
         seed: seed of the model init, data order and the threshold-reals hold-out.
         steps: optimiser steps.
         batch_size: images per step.
@@ -58,6 +60,8 @@ class RunSpec:
     family: str = "tconv"
     noise: str = "pin"
     finetune: str = "full"
+    head: str = "cosine"
+    injection: str = "tokens"
     seed: int = 0
     steps: int = 2400
     batch_size: int = 32
@@ -69,7 +73,9 @@ class RunSpec:
 
     @property
     def name(self) -> str:
-        return f"{self.family}-{self.finetune}-{self.noise}-s{self.seed}"
+        default = (self.head, self.injection) == ("cosine", "tokens")
+        layout = "" if default else f"-{self.head}-{self.injection}"
+        return f"{self.family}-{self.finetune}-{self.noise}{layout}-s{self.seed}"
 
 
 @dataclass
@@ -126,7 +132,11 @@ def train_config(spec: RunSpec, image_list: Path, out_dir: Path, *, progress: bo
                 "image_size": spec.image_size,
                 "finetune": spec.finetune,
                 "lora": {"rank": 4, "alpha": 8.0, "dropout": 0.0},
-                "noise": {"mode": "none" if spec.finetune == "frozen" else spec.noise},
+                "head": spec.head,
+                "noise": {
+                    "mode": "none" if spec.finetune == "frozen" else spec.noise,
+                    "injection": spec.injection,
+                },
             },
             "data": {
                 "train_path": str(image_list),
