@@ -57,3 +57,7 @@ class BackendUnavailableError(PinclipError):
 
 class BackendError(PinclipError):
     """A backend failed while running inference."""
+
+
+class VideoError(InvalidImageError):
+    """A video cannot be scored: not a container PyAV can open, no video stream, or no frame decodable."""

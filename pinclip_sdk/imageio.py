@@ -66,21 +66,30 @@ def check_pixels(width: int, height: int, max_pixels: int | None, what: str) -> 
         )
 
 
+def regular_file(
+    source: str | os.PathLike, what: str, error: type[InvalidImageError] = InvalidImageError
+) -> Path:
+    """`source` as a Path if it names a readable regular file, else `error` saying what it is.
+
+    Opening a FIFO blocks until a writer appears and a device may never end, so neither is opened.
+    """
+    path = Path(source)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise error(f"{what}: no such file") from None
+    except OSError as exc:
+        raise error(f"{what}: cannot read ({exc.strerror or exc})") from exc
+    if stat.S_ISDIR(mode):
+        raise error(f"{what}: is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise error(f"{what}: not a regular file (a pipe, socket or device); pass a file")
+    return path
+
+
 def _open(source: ImageSource, what: str) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            mode = path.stat().st_mode
-        except FileNotFoundError:
-            raise InvalidImageError(f"{what}: no such file") from None
-        except OSError as exc:
-            raise InvalidImageError(f"{what}: cannot read ({exc.strerror or exc})") from exc
-        if stat.S_ISDIR(mode):
-            raise InvalidImageError(f"{what}: is a directory, not an image file")
-        if not stat.S_ISREG(mode):
-            # Opening a FIFO blocks until a writer appears; a device may never end.
-            raise InvalidImageError(f"{what}: not a regular file (a pipe, socket or device); pass a file")
-        return Image.open(path)
+        return Image.open(regular_file(source, what))
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise InvalidImageError(f"{what}: empty input, no image data")

@@ -4,6 +4,10 @@ A prediction carries the calibrated probability, the label it implies under the 
 threshold (optional "uncertain" band: docs/design.md#d5-calibrated-thresholds), which model made it and how
 long each stage took. Items that fail (an undecodable file in a batch) come back as a prediction
 with `label == "error"` and `error` set, so a batch never aborts on one bad input.
+
+`VideoPrediction` is the verdict on a video: one `FrameScore` per sampled frame and their aggregate
+(`AGGREGATES`: mean of logits, max, or the fraction of frames at or above the frame threshold), see
+docs/video.md. Both carry `evidence`, the provenance findings read from the file when asked for.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import numpy as np
 from pinclip_sdk.errors import ConfigError
 
 LABELS = ("real", "fake", "uncertain", "error")
+LABEL_SOURCES = ("model", "provenance")  # what set the label: the score, or trusted provenance
+AGGREGATES = ("mean_logit", "max", "fraction_above")
+# `fraction_above` labels a video fake when at least this share of frames is at or above the frame threshold
+FRACTION_FAKE = 0.5
 
 
 @overload
@@ -90,6 +98,10 @@ class Prediction:
         logit: the raw model output.
         source: a short description of the input (a path, or the input's type).
         error: why the item failed (`label == "error"`), else None.
+        evidence: provenance findings read from the file (each a dict: `source`, `says`,
+            `declares_generated`, `validation`, `error`), `()` when it says nothing, None when not read.
+        label_source: `model` (the score decided) or `provenance` (trusted provenance declaring
+            generated media set `fake`, with `Detector(provenance_sets_label=True)` only).
     """
 
     p_fake: float
@@ -100,6 +112,8 @@ class Prediction:
     logit: float = math.nan
     source: str | None = None
     error: str | None = None
+    evidence: tuple[dict[str, Any], ...] | None = None
+    label_source: str = "model"
 
     @property
     def ok(self) -> bool:
@@ -111,20 +125,126 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (NaN becomes None), as written by `pinclip detect --format jsonl`."""
-        return {
-            "source": self.source,
-            "label": self.label,
-            "p_fake": None if math.isnan(self.p_fake) else round(self.p_fake, 6),
-            "logit": None if math.isnan(self.logit) else round(self.logit, 6),
-            "threshold": self.threshold,
-            "model_id": self.model_id,
-            "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},
-            "error": self.error,
-        }
+        return {**_verdict_fields(self, "image"), "logit": _number(self.logit)}
 
     @classmethod
     def failed(
-        cls, error: str, *, threshold: float, model_id: str, source: str | None = None, **timings: float
+        cls,
+        error: str,
+        *,
+        threshold: float,
+        model_id: str,
+        source: str | None = None,
+        evidence: tuple[dict[str, Any], ...] | None = None,
+        **timings: float,
     ) -> Prediction:
         """The result standing for an item that could not be scored."""
-        return cls(math.nan, "error", threshold, model_id, dict(timings), math.nan, source, error)
+        return cls(math.nan, "error", threshold, model_id, dict(timings), math.nan, source, error, evidence)
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
+
+
+def _verdict_fields(result: Prediction | VideoPrediction, kind: str) -> dict[str, Any]:
+    """The row fields images and videos share (NaN as None, timings rounded)."""
+    return {
+        "kind": kind,
+        "source": result.source,
+        "label": result.label,
+        "label_source": result.label_source,
+        "p_fake": _number(result.p_fake),
+        "threshold": result.threshold,
+        "model_id": result.model_id,
+        "timings_ms": {k: round(v, 3) for k, v in result.timings.items()},
+        "evidence": None if result.evidence is None else list(result.evidence),
+        "error": result.error,
+    }
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """One scored video frame: its timestamp `t` (seconds), decoded-frame `index`, `p_fake` and `logit`."""
+
+    t: float
+    index: int
+    p_fake: float
+    logit: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": round(self.t, 3), "p_fake": round(self.p_fake, 6)}
+
+
+@dataclass(frozen=True)
+class VideoPrediction:
+    """The detector's verdict on a video: per-frame scores and their aggregate.
+
+    Attributes:
+        p_fake: the aggregate: sigmoid of the mean frame logit (`mean_logit`), the highest frame
+            p_fake (`max`), or the fraction of frames with p_fake >= `frame_threshold`
+            (`fraction_above`); NaN when no frame was scored.
+        label: `real`, `fake`, `uncertain` (mean_logit / max inside the uncertain band) or `error`.
+        threshold: the threshold on `p_fake` that produced `label`: the calibrated frame threshold
+            for `mean_logit` and `max`, `FRACTION_FAKE` for `fraction_above`.
+        frame_threshold: the calibrated per-frame threshold.
+        model_id: the bundle's model id.
+        frames: the scored frames in time order.
+        aggregate: which of `AGGREGATES` made `p_fake`.
+        timings: milliseconds (`decode`: demux + decode + RGB conversion, `preprocess`, `inference`
+            summed over frames; `total` wall time).
+        partial: decoding stopped before the end of the stream (`error` says why); the frames
+            decoded before it are scored and aggregated.
+        error: why the video failed (`label == "error"`) or stopped early (`partial`), else None.
+        evidence, label_source: as in `Prediction`.
+        source: a short description of the input.
+    """
+
+    p_fake: float
+    label: str
+    threshold: float
+    frame_threshold: float
+    model_id: str
+    frames: tuple[FrameScore, ...] = ()
+    aggregate: str = "mean_logit"
+    timings: dict[str, float] = field(default_factory=dict)
+    partial: bool = False
+    error: str | None = None
+    evidence: tuple[dict[str, Any], ...] | None = None
+    label_source: str = "model"
+    source: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.label != "error"
+
+    @property
+    def is_fake(self) -> bool:
+        return self.label == "fake"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as `pinclip detect --format jsonl` writes it (`frames`: `{"t", "p_fake"}`)."""
+        return {
+            **_verdict_fields(self, "video"),
+            "frame_threshold": self.frame_threshold,
+            "aggregate": self.aggregate,
+            "frames": [frame.to_dict() for frame in self.frames],
+            "partial": self.partial,
+        }
+
+
+def aggregate_frames(
+    frames: tuple[FrameScore, ...], rule: DecisionRule, method: str = "mean_logit"
+) -> tuple[float, str, float]:
+    """`(p_fake, label, threshold)` of a video from its frame scores by `method` (see `VideoPrediction`)."""
+    if method not in AGGREGATES:
+        raise ConfigError(f"aggregate {method!r} is not one of {AGGREGATES}")
+    if not frames:
+        return math.nan, "error", rule.threshold
+    if method == "fraction_above":
+        share = sum(frame.p_fake >= rule.threshold for frame in frames) / len(frames)
+        return share, "fake" if share >= FRACTION_FAKE else "real", FRACTION_FAKE
+    if method == "max":
+        p_fake = max(frame.p_fake for frame in frames)
+    else:
+        p_fake = sigmoid(math.fsum(frame.logit for frame in frames) / len(frames))
+    return p_fake, rule.label(p_fake), rule.threshold

@@ -166,3 +166,28 @@ def _jpeg_bytes(array: np.ndarray) -> bytes:
 def jpeg_bytes():
     """Encode an RGB array as JPEG bytes."""
     return _jpeg_bytes
+
+
+def _encode_video(path: Path, codec="libx264", pix_fmt="yuv420p", count=20, rate=10, size=(64, 48)) -> Path:
+    """A synthetic video of `count` moving-gradient frames encoded with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = size
+        stream.pix_fmt = pix_fmt
+        yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+        for i in range(count):
+            rgb = np.stack([(xx * 4 + i * 9) % 256, (yy * 5) % 256, np.full_like(xx, i * 12 % 256)], -1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def encode_video():
+    """Encode a synthetic video file with PyAV (skips the test when PyAV is missing)."""
+    pytest.importorskip("av")
+    return _encode_video

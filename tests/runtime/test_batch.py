@@ -200,7 +200,7 @@ def test_batch_slots_are_filled_in_place(tiny_bundle, images, sequential):
     with Detector(tiny_bundle, "onnxruntime", precision="fp32") as detector:
         allocated: list[np.ndarray] = []
         received: list[np.ndarray] = []
-        new_batch, infer = detector._new_batch, detector.backend.infer
+        new_batch, infer = detector.new_batch, detector.backend.infer
 
         def tracking_new_batch(n):
             allocated.append(new_batch(n))
@@ -210,7 +210,7 @@ def test_batch_slots_are_filled_in_place(tiny_bundle, images, sequential):
             received.append(batch)
             return infer(batch)
 
-        detector._new_batch = tracking_new_batch
+        detector.new_batch = tracking_new_batch
         detector.backend.infer = tracking_infer
         items = [images[0], images[1], images[2], b"garbage", images[3], images[4]]
         results = detector.predict_batch(items, batch_size=3)
