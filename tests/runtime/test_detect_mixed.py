@@ -36,7 +36,7 @@ def mixed_dir(tmp_path_factory, encode_video):
 def test_one_row_per_file_in_order_with_kinds(tiny_bundle, mixed_dir, capsys):
     code = main(
         ["detect", str(mixed_dir), "--model", str(tiny_bundle), "--backend", "onnxruntime",
-         "--format", "jsonl", "--every-s", "0.5", "--evidence", "--no-progress"]
+         "--format", "jsonl", "--every-s", "0.5", "--no-progress"]
     )  # fmt: skip
     captured = capsys.readouterr()
     rows = {
@@ -76,15 +76,19 @@ def test_one_row_per_file_in_order_with_kinds(tiny_bundle, mixed_dir, capsys):
     assert "2 errors" in captured.err
 
 
-def test_csv_counts_frames_and_evidence_stays_off_by_default(tiny_bundle, mixed_dir, capsys):
-    assert main(["detect", str(mixed_dir / "c.mp4"), str(mixed_dir / "g.png"), "--model", str(tiny_bundle),
-                 "--backend", "onnxruntime", "--format", "csv", "--frames", "3"]) == 0  # fmt: skip
+def test_csv_counts_frames_and_carries_evidence_unless_turned_off(tiny_bundle, mixed_dir, capsys):
+    files = [str(mixed_dir / "c.mp4"), str(mixed_dir / "b_sd.png")]
+    flags = ["--model", str(tiny_bundle), "--backend", "onnxruntime", "--format", "csv", "--frames", "3"]
+    assert main(["detect", *files, *flags]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["kind"], r["frames"], r["partial"]) for r in rows] == [
         ("video", "3", "False"),
         ("image", "", ""),
     ]
-    assert all(r["evidence"] == "" for r in rows)
+    assert rows[0]["evidence"] == "[]"
+    assert [f["source"] for f in json.loads(rows[1]["evidence"])] == ["png_text"]
+    assert main(["detect", *files, *flags, "--no-evidence"]) == 0
+    assert all(r["evidence"] == "" for r in csv.DictReader(io.StringIO(capsys.readouterr().out)))
 
 
 @pytest.mark.parametrize(
@@ -92,16 +96,18 @@ def test_csv_counts_frames_and_evidence_stays_off_by_default(tiny_bundle, mixed_
     [
         ["--every-s", "-1"],
         ["--frames", "0"],
-        ["--provenance-sets-label"],
+        ["--no-evidence", "--provenance-sets-label"],
         ["--every-s", "1", "--frames", "2"],
+        ["--frames", "2", "--keyframes"],
     ],
 )
-def test_bad_video_and_provenance_flags_are_usage_errors(tiny_bundle, mixed_dir, flags):
+def test_bad_video_and_provenance_flags_are_usage_errors(tiny_bundle, mixed_dir, tmp_path, flags):
     proc = subprocess.run(
         [sys.executable, "-m", "pinclip_sdk", "detect", str(mixed_dir), "--model", str(tiny_bundle), *flags],
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,  # the installed package, not a source folder in the working directory
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr

@@ -27,7 +27,7 @@ def test_detect_folder_writes_jsonl_and_a_summary(tiny_bundle, image_dir, tmp_pa
         0 <= r["p_fake"] <= 1 and r["model_id"] == "tiny-conv-test" for r in rows if r["label"] != "error"
     )
     summary = capsys.readouterr().err
-    assert f"{len(rows)} files ({len(rows)} images, 0 videos)" in summary
+    assert f"{len(rows)} files ({len(rows)} images, 0 videos, 0 with provenance)" in summary
     assert "1 error " in summary
     assert "files/s" in summary
 
