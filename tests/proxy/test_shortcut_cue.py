@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pinclip_sdk.training import data
+from pinclip_sdk.training.data.sample import CUE_SPLIT
 from pinclip_sdk.training.proxy import ProxyConfig, build_proxy, protocol
-from pinclip_sdk.training.proxy.builder import CUE_SPLIT, STAMP_NAME, shortcut_texture, subset_dir
+from pinclip_sdk.training.proxy.builder import STAMP_NAME, shortcut_texture, subset_dir
 
 CLEAN = ProxyConfig(seed=5, size=32, train_per_class=6, val_per_class=5, generator_steps=4, patch=16,
                     families=("tconv",))  # fmt: skip
@@ -66,6 +68,9 @@ def test_cue_samples_are_named_like_their_family(builds):
     assert protocol._cue_samples(clean) == []
     samples = protocol._cue_samples(cued)
     assert {(s.label, s.generator, s.split) for s in samples} == {(1, "proxy_tconv", CUE_SPLIT)}
+    everything = data.discover(cued)  # no split asked: the cued copies keep their own split
+    assert {s.split for s in everything} == {"train", "val", CUE_SPLIT}
+    assert len([s for s in everything if s.split == "val"]) == 2 * len(samples)  # reals + clean fakes
 
 
 def test_shortcut_gap_is_cued_minus_clean_fake_accuracy():

@@ -17,8 +17,11 @@ REAL = 0
 FAKE = 1
 LABEL_NAMES = {REAL: "real", FAKE: "fake"}
 
-# Folder names that mean a data split wherever a layout allows one.
-SPLIT_NAMES = ("train", "val", "test")
+# The proxy benchmark's shortcut split: the val fakes again, carrying the cue the train fakes carry.
+CUE_SPLIT = "val_cue"
+# Folder names that mean a data split wherever a layout allows one (the cue split among them, so its
+# images are never mistaken for images of no split).
+SPLIT_NAMES = ("train", "val", "test", CUE_SPLIT)
 
 
 @dataclass(frozen=True, order=True)

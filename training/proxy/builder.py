@@ -30,6 +30,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.training.data.sample import CUE_SPLIT
 from pinclip_sdk.training.proxy import fit, sharpness, sources
 from pinclip_sdk.training.proxy.proxy_config import FAMILIES, FamilyStats, ProxyConfig, ProxySummary
 from pinclip_sdk.training.threads import torch_threads
@@ -41,7 +42,6 @@ PROVENANCE_NAME = "provenance.csv"
 MARKER_NAME = ".proxy_building.json"
 SPLITS = ("train", "val")
 CLASS_DIRS = {0: "nature", 1: "ai"}
-CUE_SPLIT = "val_cue"  # the val fakes again, with the shortcut cue the train fakes carry
 FIT_CROPS = 512  # real crops each generator is trained on (patches are drawn from them)
 
 

@@ -217,9 +217,12 @@ def _evaluate(outcome: RunOutcome, proxy_root: str | Path, progress: bool) -> di
 
 
 def _cue_samples(proxy_root: str | Path) -> list[Any]:
-    """The `val_cue` fakes of every family, named like that family's val images."""
-    from pinclip_sdk.training.data.sample import Sample
-    from pinclip_sdk.training.proxy.builder import CUE_SPLIT, subset_dir
+    """The `val_cue` fakes of every family, named like that family's val images ([] without a cue).
+
+    Listed here, not by `data.discover`, which refuses a split holding one class only.
+    """
+    from pinclip_sdk.training.data.sample import CUE_SPLIT, Sample
+    from pinclip_sdk.training.proxy.builder import subset_dir
 
     root = Path(proxy_root)
     samples = []
