@@ -1,6 +1,6 @@
 """Accuracy on the offline proxy benchmark: the train-on-one-family protocol and the PiN ablation.
 
-    python benchmarks/accuracy.py [--work bench_accuracy] [--seeds 0,1,2] [--steps 2400] [--family tconv]
+    python benchmarks/accuracy.py [--work bench_accuracy] [--seeds 0,1,2] [--steps 2400] [--jobs 2]
 
 Protocol (the shape of the paper's GenImage table): train on one generator family's `train` split,
 choose the threshold on reals held out from that split for a target FPR (never on test labels),
@@ -19,8 +19,10 @@ the seed spread. Writes `results.json` (with each run's sigma trajectory), `resu
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import math
+import multiprocessing
 import sys
 import time
 from dataclasses import asdict, replace
@@ -71,6 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--plot", type=Path, default=None, help="where to write the PNG (default WORK/ablation.png)"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs at once, each a single-threaded process (default 1)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
     return parser.parse_args(argv)
 
@@ -86,41 +91,47 @@ def noise_trajectory(run_dir: Path) -> list[dict[str, float]]:
     return rows
 
 
-def run_variant(name: str, seeds: list[int], args: argparse.Namespace, proxy: Path, size: int) -> list[dict]:
-    """Train and evaluate one variant for every seed; returns the metric dicts in seed order."""
+def run_one(name: str, seed: int, args: argparse.Namespace, proxy: Path, size: int) -> dict:
+    """Train and evaluate one variant for one seed; returns its metric dict (with spec and trajectory)."""
     fields = VARIANTS[name]
-    results = []
-    for seed in seeds:
-        # the probe has only a head to fit: a higher rate, as UnivFD's probe uses
-        lr = 1e-2 if fields.get("finetune") == "frozen" else 1e-3
-        batch = 16 if args.quick else 32
-        spec = RunSpec(
-            family=args.family,
-            seed=seed,
-            steps=args.steps,
-            batch_size=batch,
-            lr=lr,
-            image_size=size,
-            **fields,
-        )
-        started = time.perf_counter()
-        outcome = train_run(spec, proxy, args.work / "runs")
-        result = evaluate_run(outcome, proxy)
-        result["train_seconds"] = round(outcome.train_seconds, 1)
-        result["final_loss"] = outcome.final_loss
-        result["spec"] = asdict(spec)
-        result["noise_trajectory"] = noise_trajectory(args.work / "runs" / spec.name / "run")
-        results.append(result)
-        gap = result.get("shortcut", {}).get("mean", {}).get("gap")
-        unseen = unseen_mean(result, generator_name(args.family), "acc")
-        print(
-            f"  {name:<24} seed {seed}: unseen acc {100 * unseen:.1f}"
-            f"  mean AP {100 * result['mean']['ap']:.1f}"
-            + (f"  shortcut gap {100 * gap:+.1f}" if gap is not None else "")
-            + f"  ({time.perf_counter() - started:.0f} s)",
-            flush=True,
-        )
-    return results
+    # the probe has only a head to fit: a higher rate, as UnivFD's probe uses
+    lr = 1e-2 if fields.get("finetune") == "frozen" else 1e-3
+    batch = 16 if args.quick else 32
+    spec = RunSpec(
+        family=args.family, seed=seed, steps=args.steps, batch_size=batch, lr=lr, image_size=size, **fields
+    )
+    started = time.perf_counter()
+    outcome = train_run(spec, proxy, args.work / "runs")
+    result = evaluate_run(outcome, proxy)
+    result["train_seconds"] = round(outcome.train_seconds, 1)
+    result["final_loss"] = outcome.final_loss
+    result["spec"] = asdict(spec)
+    result["noise_trajectory"] = noise_trajectory(args.work / "runs" / spec.name / "run")
+    gap = result.get("shortcut", {}).get("mean", {}).get("gap")
+    unseen = unseen_mean(result, generator_name(args.family), "acc")
+    print(
+        f"  {name:<24} seed {seed}: unseen acc {100 * unseen:.1f}"
+        f"  mean AP {100 * result['mean']['ap']:.1f}"
+        + (f"  shortcut gap {100 * gap:+.1f}" if gap is not None else "")
+        + f"  ({time.perf_counter() - started:.0f} s)",
+        flush=True,
+    )
+    return result
+
+
+def run_grid(
+    variants: list[str], seeds: list[int], args: argparse.Namespace, proxy: Path, size: int
+) -> dict[str, list[dict]]:
+    """Every (variant, seed) run, `args.jobs` at a time in worker processes (each run is single-threaded)."""
+    pairs = [(name, seed) for name in variants for seed in seeds]
+    if args.jobs <= 1:
+        done = {pair: run_one(*pair, args, proxy, size) for pair in pairs}
+    else:
+        context = multiprocessing.get_context("spawn")  # no torch state forked into the workers
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            futures = {pair: pool.submit(run_one, *pair, args, proxy, size) for pair in pairs}
+            done = {pair: future.result() for pair, future in futures.items()}
+    return {name: [done[(name, seed)] for seed in seeds] for name in variants}
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -267,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"proxy benchmark: {summary.root} ({state})")
     print(summary.sharpness_table(), flush=True)
     train_generator = generator_name(args.family)
-    runs = {name: run_variant(name, seeds, args, args.work / "proxy", proxy_cfg.size) for name in variants}
+    runs = run_grid(variants, seeds, args, args.work / "proxy", proxy_cfg.size)
     first = runs[variants[0]][0]
     sections = [
         f"Trained on `{train_generator}`, {args.steps} steps, seeds {seeds}, proxy seed {args.proxy_seed}, "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,19 +55,25 @@ def _head_names(model: Any) -> list[str]:
 @contextlib.contextmanager
 def _nncf_output_to_stderr() -> Iterator[None]:
     """NNCF prints progress bars and INFO lines to stdout; during quantisation send them to stderr
-    (stdout carries `pinclip` results). Restored afterwards."""
+    (stdout carries `pinclip` results), and only when the root logger is at INFO or lower (`pinclip -v`):
+    by default NNCF's logger is held to WARNING and its progress bars are dropped. Restored afterwards."""
     import logging as _logging
 
     nncf_logger = _logging.getLogger("nncf")
+    show = _logging.getLogger().getEffectiveLevel() <= _logging.INFO
+    level = nncf_logger.level
     handlers = [h for h in nncf_logger.handlers if isinstance(h, _logging.StreamHandler)]
     previous = [h.stream for h in handlers]
     try:
         for handler in handlers:
             if handler.stream in (sys.stdout, sys.__stdout__):
                 handler.setStream(sys.stderr)
-        with contextlib.redirect_stdout(sys.stderr):
+        if not show:
+            nncf_logger.setLevel(max(level, _logging.WARNING))
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sys.stderr if show else sink):
             yield
     finally:
+        nncf_logger.setLevel(level)
         for handler, stream in zip(handlers, previous, strict=True):
             handler.setStream(stream)
 

@@ -192,12 +192,8 @@ def run_quickstart(args: argparse.Namespace) -> dict[str, Any]:
         "real_world_command": REAL_WORLD_COMMAND,
     }
     markdown = write_reports(out, report)
-    print("\n" + markdown)
+    print("\n" + markdown)  # the report already holds the note and the real-world commands: said once
     print(f"\nbundle: {bundle}\nreport: {out / 'report.json'}, {out / 'report.md'}")
-    print(
-        f"\n{NOT_A_DETECTOR}\nTo train a real detector on GenImage (or AIGIBench) with OpenAI CLIP weights:"
-    )
-    print(f"  {REAL_WORLD_COMMAND}")
     print(
         json.dumps(
             {"total_seconds": report["total_seconds"], "int8_agreement_ok": report["int8_agreement_ok"]}

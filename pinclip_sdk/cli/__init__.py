@@ -33,6 +33,7 @@ COMMANDS: dict[str, str | dict[str, str]] = {
     "compare": "pinclip_sdk.export.cli_compare",
     "detect": "pinclip_sdk.cli.detect",
     "bench": "pinclip_sdk.cli.bench",
+    "serve": "pinclip_sdk.cli.serve",
     "info": "pinclip_sdk.cli.info",
     "version": "pinclip_sdk.cli.version",
 }
@@ -63,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="PiN-CLIP Edge SDK: train, export and run a detector of AI-generated images.",
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="-v: SDK debug output; -vv: every library's"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: SDK debug and other libraries' info; -vv: all debug",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, target in COMMANDS.items():
@@ -77,15 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Third-party loggers that speak up at import or during export whatever the root level says; held to
+# WARNING (ERROR for import-time notices) unless -v asks for other libraries' INFO.
+_NOISY_LIBRARIES = {"torch.utils.cpp_extension": logging.ERROR, "nncf": logging.WARNING}
+
+
+def configure_logging(verbose: int) -> None:
+    """The SDK's INFO lines by default; -v adds its DEBUG and other libraries' INFO; -vv everything.
+
+    Other libraries log on the root logger (open_clip) or on their own (NNCF, torch), so the root
+    level is the one switch the export code reads too (NNCF's progress bars show only at INFO).
+    """
+    root_level = logging.DEBUG if verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=root_level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pinclip_sdk").setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name, level in _NOISY_LIBRARIES.items():
+        logging.getLogger(name).setLevel(max(level, root_level) if not verbose else root_level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    # the SDK's INFO lines by default; other libraries' (open_clip logs INFO on root) only with -vv
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose >= 2 else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("pinclip_sdk").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    configure_logging(args.verbose)
     if getattr(args, "_unavailable", None):
         print(f"pinclip: error: {args._unavailable}", file=sys.stderr)
         return 2
