@@ -16,7 +16,11 @@ import torch
 from torch import nn
 
 WIDTH = 32  # feature channels
-LATENT = 32  # bottleneck channels at half resolution: 32 * (H/2) * (W/2) = 8/3 of the input values
+# Bottleneck channels at half resolution: 8 * (H/2) * (W/2) = 2/3 of the input values, so the autoencoders
+# must compress, as real generators do, and leave traces a detector can learn in the quickstart's budget.
+# Measured (tiny ViT, 2400 steps, seed 0, JPEG q75-95): 32 channels (8/3 of the input: the net can copy
+# its input) gave trained-family AP 88.2; 8 channels 96.3; 4 channels 97.1 but visibly softer fakes.
+LATENT = 8
 GRADIENT_WEIGHT = 5.0  # weight of the image-gradient term; lower values give visibly softer fakes
 DENOISER_SIGMA_MAX = 0.1  # noise level the denoiser's sampler starts from (pixels in [0, 1])
 DENOISER_STEPS = 6

@@ -9,7 +9,7 @@ from typing import Any
 from pinclip_sdk.errors import ConfigError
 
 # Bump when a change to the builder changes its output for the same parameters, so caches rebuild.
-FORMAT_VERSION = 2  # 2: reals and fake sources are crops of the same regions
+FORMAT_VERSION = 3  # 2: reals and fake sources are crops of the same regions; 3: 8-channel bottleneck
 
 # family name -> what its generator is; the order is the folder order and the generator seed order
 FAMILIES: dict[str, str] = {
@@ -52,7 +52,7 @@ class ProxyConfig:
     generator_steps: int = 400
     generator_batch: int = 16
     patch: int = 32
-    jpeg_quality: tuple[int, int] = (75, 95)
+    jpeg_quality: tuple[int, int] = (90, 100)
     max_scale: float = 3.0
     threads: int = 1
     shortcut_cue: float = 0.0
