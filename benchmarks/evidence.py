@@ -20,7 +20,6 @@ import io
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -80,13 +79,11 @@ def make_files(size: tuple[int, int]) -> dict[str, bytes]:
 
 
 def median_ms(call, repeats: int) -> float:
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * float(np.median(times))
+    """Median milliseconds of `repeats` calls, timed as benchmarks/video.py times its figures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from video import timed
+
+    return 1000.0 * timed(call, repeats)
 
 
 def measure(files: dict[str, bytes], repeats: int) -> list[dict]:

@@ -96,12 +96,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=AGGREGATES,
         help="frame scores -> video score (default mean_logit: the calibrated frame threshold applies)",
     )
+    add_provenance_arguments(parser, "file")
+
+
+def add_provenance_arguments(parser: argparse.ArgumentParser, noun: str) -> None:
+    """--evidence / --trust-anchors / --provenance-sets-label, shared by `detect` and `serve`."""
     provenance = parser.add_argument_group("provenance (docs/provenance.md)")
     provenance.add_argument(
         "--evidence",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="read what each file says about its origin (C2PA, XMP, PNG text, EXIF) into its row; "
+        help=f"read what each {noun} says about its origin (C2PA, XMP, PNG text, EXIF) into its `evidence`; "
         "never changes the score (default: on; it costs < 0.1 ms a file, a few ms with a C2PA manifest)",
     )
     provenance.add_argument(
@@ -110,7 +115,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     provenance.add_argument(
         "--provenance-sets-label",
         action="store_true",
-        help="label a file fake when trusted, valid C2PA provenance declares it generated (needs --evidence)",
+        help=f"label a {noun} fake when trusted, valid C2PA provenance declares it generated "
+        "(needs --evidence)",
     )
 
 

@@ -23,11 +23,11 @@ import functools
 import signal
 import socket
 import sys
-from pathlib import Path
 from typing import Any
 
 from pinclip_sdk.backends.base import BACKENDS
 from pinclip_sdk.backends.select import PRECISIONS
+from pinclip_sdk.cli.detect import add_provenance_arguments
 
 DEFAULT_MAX_PIXELS = 40_000_000  # an 8K frame (33 Mpx) fits; a decompression bomb does not
 
@@ -76,23 +76,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="rotate uploads by their EXIF orientation before scoring (default: what the bundle's spec "
         "records training did)",
     )
-    provenance = parser.add_argument_group("provenance (docs/provenance.md)")
-    provenance.add_argument(
-        "--evidence",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="read what each upload says about its origin (C2PA, XMP, PNG text, EXIF) into its `evidence`; "
-        "never changes the score (default: on)",
-    )
-    provenance.add_argument(
-        "--trust-anchors", type=Path, default=None, metavar="PEM", help="C2PA signer certificates to trust"
-    )
-    provenance.add_argument(
-        "--provenance-sets-label",
-        action="store_true",
-        help="label an upload fake when trusted, valid C2PA provenance declares it generated "
-        "(needs --evidence)",
-    )
+    add_provenance_arguments(parser, "upload")
 
 
 def _load_detector(args: argparse.Namespace) -> Any:
