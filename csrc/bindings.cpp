@@ -53,6 +53,23 @@ pinclip::Filter parse_filter(const std::string& s) {
   throw py::value_error("unknown interpolation '" + s + "' (expected bicubic or bilinear)");
 }
 
+pinclip::ViewSpec parse_view(const std::string& s, std::pair<int, int> tile_grid, int patch_size) {
+  pinclip::ViewSpec v;
+  if (s == "resize") v.view = pinclip::View::Resize;
+  else if (s == "crop") v.view = pinclip::View::Crop;
+  else if (s == "tiles") v.view = pinclip::View::Tiles;
+  else if (s == "patches") v.view = pinclip::View::Patches;
+  else throw py::value_error("unknown view '" + s + "' (expected resize, crop, tiles or patches)");
+  if (tile_grid.first < 1 || tile_grid.first > 8 || tile_grid.second < 1 || tile_grid.second > 8)
+    throw py::value_error("tile_grid must be two ints in 1..8");
+  if (patch_size < 1 || patch_size > 128 || (patch_size & (patch_size - 1)) != 0)
+    throw py::value_error("patch_size must be a power of two in 1..128");
+  v.tile_rows = tile_grid.first;
+  v.tile_cols = tile_grid.second;
+  v.patch_size = patch_size;
+  return v;
+}
+
 std::string shape_str(const py::array& a) {
   std::string s = "(";
   for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
@@ -128,7 +145,8 @@ py::tuple plan_tuple(const pinclip::Plan& p) {
 
 std::unique_ptr<Engine> make_engine(std::pair<int, int> size, const std::string& resize_mode,
                                     const std::string& interpolation, std::vector<double> mean,
-                                    std::vector<double> std_dev, int num_threads, bool simd, bool exact) {
+                                    std::vector<double> std_dev, int num_threads, bool simd, bool exact,
+                                    const std::string& view, std::pair<int, int> tile_grid, int patch_size) {
   if (size.first < 1 || size.second < 1 || size.first > 16384 || size.second > 16384)
     throw py::value_error("size must be in 1..16384, got (" + std::to_string(size.first) + ", " +
                           std::to_string(size.second) + ")");
@@ -144,50 +162,68 @@ std::unique_ptr<Engine> make_engine(std::pair<int, int> size, const std::string&
     cfg.mean[c] = mean[c];
     cfg.std_dev[c] = std_dev[c];
   }
+  cfg.view = parse_view(view, tile_grid, patch_size);
+  if (cfg.view.view == pinclip::View::Patches && (size.first % patch_size != 0 || size.second % patch_size != 0))
+    throw py::value_error("patch_size must divide both sides of size (patches view)");
   cfg.num_threads = num_threads;
   cfg.allow_simd = simd;
   cfg.exact = exact;
   return std::make_unique<Engine>(cfg);
 }
 
+Item parse_item(const py::handle& entry, const std::string& what, std::vector<py::array>& keep) {
+  auto t = entry.cast<py::tuple>();
+  if (t.size() != 3 && t.size() != 4) throw py::value_error(what + ": expected (array, layout, fill[, seed])");
+  if (!py::isinstance<py::array>(t[0])) throw py::value_error(what + ": not a numpy array");
+  py::array a = py::reinterpret_borrow<py::array>(t[0]);
+  Item item;
+  item.view = make_view(a, t[1].cast<std::string>(), what);
+  fill_from(t[2], item.fill_rgb, what);
+  if (t.size() == 4) item.seed = t[3].cast<uint64_t>();
+  keep.push_back(a);
+  return item;
+}
+
 void engine_run(Engine& engine, const py::list& items, py::array out) {
   bool half = false;
-  check_out(out, items.size(), engine.config().geometry, &half);
+  check_out(out, items.size() * engine.outputs_per_image(), engine.config().geometry, &half);
   std::vector<Item> parsed;
   std::vector<py::array> keep;  // holds the arrays alive while the GIL is released
   parsed.reserve(items.size());
   keep.reserve(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const std::string what = "image " + std::to_string(i);
-    auto t = items[i].cast<py::tuple>();
-    if (t.size() != 3) throw py::value_error(what + ": expected (array, layout, fill)");
-    py::array a = py::reinterpret_borrow<py::array>(t[0]);
-    if (!py::isinstance<py::array>(t[0])) throw py::value_error(what + ": not a numpy array");
-    Item item;
-    item.view = make_view(a, t[1].cast<std::string>(), what);
-    fill_from(t[2], item.fill_rgb, what);
-    keep.push_back(a);
-    parsed.push_back(item);
-  }
+  for (std::size_t i = 0; i < items.size(); ++i) parsed.push_back(parse_item(items[i], "image " + std::to_string(i), keep));
   void* data = out.mutable_data();
   py::gil_scoped_release release;
   engine.run(parsed, data, half);
 }
 
-py::array engine_resize_u8(Engine& engine, const py::array& image, const std::string& layout, const py::object& fill) {
-  Item item;
-  item.view = make_view(image, layout, "image");
-  fill_from(fill, item.fill_rgb, "image");
+py::array engine_resize_u8(Engine& engine, const py::array& image, const std::string& layout, const py::object& fill,
+                           uint64_t seed) {
+  std::vector<py::array> keep;
+  const Item item = parse_item(py::make_tuple(image, layout, fill, seed), "image", keep);
   const pinclip::GeometrySpec& g = engine.config().geometry;
-  pinclip::Plan plan = pinclip::compute_plan(item.view.width, item.view.height, g);
-  plan.fast = !engine.config().exact;
-  py::array_t<uint8_t> out({g.out_h, g.out_w, 3});
+  const int k = engine.outputs_per_image();
+  py::array_t<uint8_t> out({static_cast<py::ssize_t>(k), static_cast<py::ssize_t>(g.out_h),
+                            static_cast<py::ssize_t>(g.out_w), py::ssize_t{3}});
   uint8_t* dst = out.mutable_data();
   {
     py::gil_scoped_release release;
-    pinclip::resize_rgb8(item.view, plan, item.fill_rgb, engine.kernels(), dst, pinclip::thread_scratch());
+    engine.run_u8(item, dst);
   }
-  return out;
+  return k == 1 ? py::array(out[py::int_(0)]) : py::array(out);
+}
+
+py::list entropy_keys(const py::array& image, const std::string& layout, int patch) {
+  std::vector<py::array> keep;
+  const Item item = parse_item(py::make_tuple(image, layout, py::make_tuple(0, 0, 0)), "image", keep);
+  if (patch < 1 || patch > 128 || (patch & (patch - 1)) != 0)
+    throw py::value_error("patch must be a power of two in 1..128");
+  std::vector<int64_t> keys;
+  {
+    py::gil_scoped_release release;
+    keys = pinclip::patch_entropy_keys(item.view, patch);
+  }
+  return py::cast(keys);
 }
 
 py::array engine_lut(const Engine& engine, const std::string& dtype) {
@@ -252,19 +288,31 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Engine>(m, "Engine", "A configured preprocessor with its own thread pool.")
       .def(py::init(&make_engine), py::arg("size"), py::arg("resize_mode"), py::arg("interpolation"),
            py::arg("mean"), py::arg("std"), py::arg("num_threads") = 1, py::arg("simd") = true,
-           py::arg("exact") = true)
+           py::arg("exact") = true, py::arg("view") = "resize", py::arg("tile_grid") = std::make_pair(2, 2),
+           py::arg("patch_size") = 32)
       .def_property_readonly("num_threads", &Engine::num_threads)
+      .def_property_readonly("outputs_per_image", &Engine::outputs_per_image,
+                             "Model inputs one image becomes (the tiles of the tiles view, else 1).")
       .def_property_readonly("kernels", [](const Engine& e) { return std::string(e.kernels().name); })
       .def(
           "plan",
-          [](const Engine& e, int64_t width, int64_t height) {
-            return plan_tuple(pinclip::compute_plan(width, height, e.config().geometry));
+          [](const Engine& e, int64_t width, int64_t height, int tile) {
+            if (e.config().view.view == pinclip::View::Patches) throw py::value_error("the patches view has no plan");
+            if (tile < 0 || tile >= e.outputs_per_image()) throw py::value_error("tile index out of range");
+            if (width < 1 || height < 1) throw py::value_error("image has zero width or height");
+            return plan_tuple(e.plan(width, height, tile));
           },
-          py::arg("width"), py::arg("height"),
-          "(resize_w, resize_h, left, top, filter, fill) of open_clip's transform for a width x height image.")
+          py::arg("width"), py::arg("height"), py::arg("tile") = 0,
+          "(resize_w, resize_h, left, top, filter, fill) of the view's geometry for a width x height image.")
       .def("lut", &engine_lut, py::arg("dtype") = "float32", "The [3, 256] normalisation table.")
       .def("run", &engine_run, py::arg("items"), py::arg("out"),
-           "Preprocess [(array, layout, fill_rgb), ...] into out [N, 3, H, W] (float32 or float16), GIL released.")
+           "Preprocess [(array, layout, fill_rgb[, seed]), ...] into out [N * k, 3, H, W] (float32 or float16), "
+           "GIL released.")
       .def("resize_u8", &engine_resize_u8, py::arg("image"), py::arg("layout"), py::arg("fill") = py::make_tuple(0, 0, 0),
-           "The uint8 RGB [H, W, 3] image before normalisation (parity debugging).");
+           py::arg("seed") = 0, "The uint8 RGB [H, W, 3] image before normalisation ([k, H, W, 3] for tiles).");
+
+  m.def("patch_entropy_keys", &entropy_keys, py::arg("image"), py::arg("layout"), py::arg("patch"),
+        "round(1e9 * spectral entropy) of each full patch, row-major (the patches view's score).");
+  m.def("mosaic_cells", &pinclip::mosaic_cells, py::arg("keys"), py::arg("cells"), py::arg("seed"),
+        "Source patch of each mosaic cell (-1 = fill) for these entropy keys.");
 }

@@ -12,11 +12,13 @@
 #include "pipeline.h"
 #include "resample.h"
 #include "thread_pool.h"
+#include "views.h"
 
 namespace pinclip {
 
 struct EngineConfig {
   GeometrySpec geometry;
+  ViewSpec view;
   double mean[3] = {0.48145466, 0.4578275, 0.40821073};
   double std_dev[3] = {0.26862954, 0.26130258, 0.27577711};
   int num_threads = 1;
@@ -27,6 +29,7 @@ struct EngineConfig {
 struct Item {
   ImageView view;
   uint8_t fill_rgb[3] = {0, 0, 0};
+  uint64_t seed = 0;  // the patch mosaic's shuffle
 };
 
 class Engine {
@@ -38,9 +41,18 @@ class Engine {
   const Kernels& kernels() const { return kernels_; }
   int num_threads() const { return pool_.size(); }
 
-  // Preprocesses items[i] into out + i * (3 * out_h * out_w) elements. Safe to call from several
-  // threads at once: a call that finds the pool busy runs on its own thread instead of waiting.
+  int outputs_per_image() const { return pinclip::outputs_per_image(config_.view); }
+
+  // Preprocesses items[i] into out + (i * k + t) * (3 * out_h * out_w) elements, t < k =
+  // outputs_per_image(). Safe to call from several threads at once: a call that finds the pool
+  // busy runs on its own thread instead of waiting.
   void run(const std::vector<Item>& items, void* out, bool half);
+
+  // The uint8 RGB outputs of one item before normalisation, [k, out_h, out_w, 3] (parity debugging).
+  void run_u8(const Item& item, uint8_t* out);
+
+  // The plan of output `t` of a width x height image (resize, crop and tiles views).
+  Plan plan(int64_t width, int64_t height, int t = 0) const;
 
  private:
   EngineConfig config_;

@@ -297,28 +297,38 @@ void run_rows(const ImageView& img, const Plan& plan, const uint8_t fill_rgb[3],
 
 }  // namespace
 
-void preprocess_rows(const ImageView& image, const Plan& plan, const Tables& tables, const uint8_t fill_rgb[3],
-                     const Kernels& kernels, OutputPlanes out, int row_begin, int row_end, Scratch& scratch) {
-  const std::size_t plane = static_cast<std::size_t>(plan.out_h) * plan.out_w;
-  const int w = plan.out_w;
+void store_rgb_row(const uint8_t* rgb, int y, int out_w, int out_h, const Tables& tables, const Kernels& kernels,
+                   OutputPlanes out) {
+  const std::size_t plane = static_cast<std::size_t>(out_h) * out_w;
+  const std::size_t at = static_cast<std::size_t>(y) * out_w;
   if (out.half) {
     uint16_t* dst = static_cast<uint16_t*>(out.data);
-    run_rows(image, plan, fill_rgb, kernels, row_begin, row_end, scratch, [&](int y, const uint8_t* rgb) {
-      for (int c = 0; c < 3; ++c) {
-        uint16_t* o = dst + c * plane + static_cast<std::size_t>(y) * w;
-        const uint16_t* lut = tables.f16[c];
-        for (int x = 0; x < w; ++x) o[x] = lut[rgb[3 * x + c]];
-      }
-    });
+    for (int c = 0; c < 3; ++c) {
+      uint16_t* o = dst + c * plane + at;
+      const uint16_t* lut = tables.f16[c];
+      for (int x = 0; x < out_w; ++x) o[x] = lut[rgb[3 * x + c]];
+    }
   } else {
     float* dst = static_cast<float*>(out.data);
     const float* const luts[3] = {tables.f32[0], tables.f32[1], tables.f32[2]};
-    run_rows(image, plan, fill_rgb, kernels, row_begin, row_end, scratch, [&](int y, const uint8_t* rgb) {
-      const std::size_t at = static_cast<std::size_t>(y) * w;
-      float* const planes[3] = {dst + at, dst + plane + at, dst + 2 * plane + at};
-      kernels.planes_f32(rgb, w, luts, planes);
-    });
+    float* const planes[3] = {dst + at, dst + plane + at, dst + 2 * plane + at};
+    kernels.planes_f32(rgb, out_w, luts, planes);
   }
+}
+
+void preprocess_rows(const ImageView& image, const Plan& plan, const Tables& tables, const uint8_t fill_rgb[3],
+                     const Kernels& kernels, OutputPlanes out, int row_begin, int row_end, Scratch& scratch) {
+  run_rows(image, plan, fill_rgb, kernels, row_begin, row_end, scratch, [&](int y, const uint8_t* rgb) {
+    store_rgb_row(rgb, y, plan.out_w, plan.out_h, tables, kernels, out);
+  });
+}
+
+void read_rgb_row(const ImageView& image, int64_t y, int64_t x0, int64_t x1, uint8_t* rgb) {
+  const int nc = layout_channels(image.layout);
+  thread_local std::vector<uint8_t> staged;
+  staged.resize(static_cast<std::size_t>(x1 - x0) * nc);
+  stage_row(image, y, x0, x1, nc, false, staged.data(), x0);
+  to_rgb(staged.data(), static_cast<int>(x1 - x0), image.layout, false, rgb);
 }
 
 void resize_rgb8(const ImageView& image, const Plan& plan, const uint8_t fill_rgb[3], const Kernels& kernels,

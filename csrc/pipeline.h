@@ -48,6 +48,14 @@ struct Scratch {
 void preprocess_rows(const ImageView& image, const Plan& plan, const Tables& tables, const uint8_t fill_rgb[3],
                      const Kernels& kernels, OutputPlanes out, int row_begin, int row_end, Scratch& scratch);
 
+// Normalises one uint8 RGB row into row `y` of the planar output ([3, out_h, out_w]).
+void store_rgb_row(const uint8_t* rgb, int y, int out_w, int out_h, const Tables& tables, const Kernels& kernels,
+                   OutputPlanes out);
+
+// Source pixels [x0, x1) of row `y` as RGB, converted like Pillow's `convert("RGB")` (alpha dropped,
+// CMYK converted, gray replicated), without any resample.
+void read_rgb_row(const ImageView& image, int64_t y, int64_t x0, int64_t x1, uint8_t* rgb);
+
 // The uint8 RGB result before normalisation ([out_h, out_w, 3]), for parity debugging and tests.
 void resize_rgb8(const ImageView& image, const Plan& plan, const uint8_t fill_rgb[3], const Kernels& kernels,
                  uint8_t* out, Scratch& scratch);

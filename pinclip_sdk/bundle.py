@@ -24,7 +24,7 @@ from typing import Any
 
 from pinclip_sdk.errors import BackendUnavailableError, BundleError, ConfigError
 from pinclip_sdk.hashing import sha256_file
-from pinclip_sdk.spec import INTERPOLATIONS, RESIZE_MODES, PreprocessSpec
+from pinclip_sdk.spec import INTERPOLATIONS, RESIZE_MODES, TILE_REDUCTIONS, VIEWS, PreprocessSpec
 from pinclip_sdk.targets import BACKENDS, PRECISIONS, check_recorded_options
 
 SCHEMA_VERSION = 1
@@ -148,7 +148,15 @@ class Manifest:
 
 _MANIFEST_KEYS = frozenset(f.name for f in dataclasses.fields(Manifest))
 _PREPROCESS_REQUIRED = frozenset({"size", "resize_mode", "interpolation", "mean", "std", "fill_color"})
-_PREPROCESS_KEYS = _PREPROCESS_REQUIRED | {"exif_transpose"}  # absent in bundles written before it existed
+# Absent in bundles written before they existed (and the view fields in bundles of other views).
+_PREPROCESS_KEYS = _PREPROCESS_REQUIRED | {
+    "exif_transpose",
+    "view",
+    "tile_grid",
+    "tile_reduce",
+    "patch_size",
+    "view_seed",
+}
 _THRESHOLD_METHODS = ("default", "target_fpr", "manual")
 _MAX_SIDE = 4096
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -226,6 +234,20 @@ class _Checker:
             raise self.fail("preprocess.size", f"must be an int or a list of two ints, got {size!r:.80}")
         mean = self.array(data["mean"], "preprocess.mean", length=3)
         std = self.array(data["std"], "preprocess.std", length=3)
+        view: dict[str, Any] = {}
+        if "view" in data:
+            view["view"] = self.choice(data["view"], "preprocess.view", VIEWS)
+        if "tile_grid" in data:
+            grid = self.array(data["tile_grid"], "preprocess.tile_grid", length=2)
+            view["tile_grid"] = tuple(
+                self.integer(g, f"preprocess.tile_grid[{i}]", 1, 8) for i, g in enumerate(grid)
+            )
+        if "tile_reduce" in data:
+            view["tile_reduce"] = self.choice(data["tile_reduce"], "preprocess.tile_reduce", TILE_REDUCTIONS)
+        if "patch_size" in data:
+            view["patch_size"] = self.integer(data["patch_size"], "preprocess.patch_size", 1, 128)
+        if "view_seed" in data:
+            view["view_seed"] = self.integer(data["view_seed"], "preprocess.view_seed", 0, 2**63 - 1)
         try:
             return PreprocessSpec(
                 size=size,
@@ -235,6 +257,7 @@ class _Checker:
                 std=tuple(self.number(s, f"preprocess.std[{i}]", 1e-6, 1e3) for i, s in enumerate(std)),
                 fill_color=self.integer(data["fill_color"], "preprocess.fill_color", 0, 255),
                 exif_transpose=exif_transpose,
+                **view,
             )
         except ConfigError as exc:
             raise self.fail("preprocess", str(exc)) from None
@@ -486,6 +509,7 @@ class BundleWriter:
             provenance=provenance or {},
             metrics=metrics or {},
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            output={"name": "logits", "semantics": output_semantics(preprocess)},
         )
         # jsonschema is a dev/train tool; without it Manifest.from_dict still checks what the runtime needs
         with contextlib.suppress(BackendUnavailableError):
@@ -494,6 +518,17 @@ class BundleWriter:
             )
         write_manifest(self.root, manifest)
         return Bundle.load(self.root)
+
+
+def output_semantics(spec: PreprocessSpec) -> str:
+    """What the model's logits mean for a bundle of this view, as written into the manifest."""
+    if spec.view == "tiles":
+        rows, cols = spec.tile_grid
+        return (
+            f"one logit per tile; an image is {rows}x{cols} native crops (tiles view) and its logit is the "
+            f"{spec.tile_reduce} of its tiles' logits; p_fake = sigmoid(image logit)"
+        )
+    return "one logit per image; p_fake = sigmoid(logit)"
 
 
 def _inside(real_root: Path, path: Path, what: str) -> Path:

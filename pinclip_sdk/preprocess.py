@@ -1,5 +1,9 @@
 """`Preprocessor`: open_clip's eval transform, bit-exact, in the C++ core (`pinclip_sdk._core`).
 
+The spec's view picks what the model sees: open_clip's resize (below), or a native-resolution
+centre crop, a grid of native tiles, or the patch-selection mosaic (docs/views.md), each equal to
+its reference in tests/core/test_views.py.
+
 Exact mode (the default) gives the same float32 tensor as
 `open_clip.transform.image_transform_v2(PreprocessCfg(...), is_train=False)` on the same PIL image:
 Pillow's fixed-point resample (pass order included), torchvision's size and crop rounding, padding,
@@ -65,7 +69,8 @@ class Preprocessor:
             both axes shrink at least 2x (about 1.4x faster), measured within one uint8 level.
         dtype: "float32" (default) or "float16" (the float32 result rounded to nearest even).
         draft: opt-in fast JPEG decoding at reduced size (libjpeg DCT scaling) for paths, bytes and
-            file objects; not bit-exact, see docs/preprocess.md for the measured error.
+            file objects; not bit-exact, see docs/preprocess.md for the measured error. Resize view
+            only: the other views read native pixels.
         exif_transpose: apply the EXIF orientation of decoded files; None (default) takes
             `spec.exif_transpose`, which is False unless training set it (open_clip does not rotate).
         max_pixels: largest accepted image (width * height), for files and arrays alike; None
@@ -92,6 +97,10 @@ class Preprocessor:
             raise ConfigError(f"Preprocessor num_threads must be an int in 1..256, got {num_threads!r}")
         if max_pixels is not None and max_pixels < 1:
             raise ConfigError(f"Preprocessor max_pixels must be positive or None, got {max_pixels!r}")
+        if draft and spec.view != "resize":
+            raise ConfigError(
+                f"Preprocessor draft decoding applies to the resize view only, not {spec.view!r}"
+            )
         self.spec = spec
         self.exact = bool(exact)
         self.dtype = np.dtype(dtype)
@@ -107,8 +116,17 @@ class Preprocessor:
             threads,
             True,
             self.exact,
+            spec.view,
+            spec.tile_grid,
+            spec.patch_size,
         )
-        self._pad_value = 0 if spec.resize_mode == "shortest" else spec.fill_color
+        # torchvision's CenterCrop (the shortest mode) pads with 0; every other geometry with the fill
+        self._pad_value = 0 if spec.view == "resize" and spec.resize_mode == "shortest" else spec.fill_color
+
+    @property
+    def tiles_per_image(self) -> int:
+        """Rows of the output per image: the tiles of the tiles view, else 1."""
+        return self.spec.tiles_per_image
 
     @property
     def num_threads(self) -> int:
@@ -120,21 +138,33 @@ class Preprocessor:
         runs, capped by the PINCLIP_MAX_SIMD environment variable when set (read at construction)."""
         return self._engine.kernels
 
-    def plan(self, width: int, height: int) -> GeometryPlan:
-        """Resize size, crop offsets and filter open_clip uses for a `width` x `height` image."""
+    def plan(self, width: int, height: int, tile: int = 0) -> GeometryPlan:
+        """Resize size, crop offsets and filter of the view for a `width` x `height` image (tile
+        `tile` of the tiles view; the crop and tile views have resize = the image size)."""
+        if self.spec.view == "patches":
+            raise ConfigError("the patches view has no geometry plan (it picks patches by their content)")
         try:
-            return GeometryPlan(*self._engine.plan(width, height))
+            return GeometryPlan(*self._engine.plan(width, height, tile))
         except ValueError as exc:
             raise InvalidImageError(f"{width}x{height} image: {exc}") from exc
 
-    def __call__(self, image: Any, *, channel_order: str = "rgb") -> np.ndarray:
-        """Preprocesses one image into a `[3, H, W]` array (see `batch` for the accepted inputs)."""
-        return self.batch([image], channel_order=channel_order)[0]
+    def __call__(self, image: Any, *, channel_order: str = "rgb", seed: int | None = None) -> np.ndarray:
+        """Preprocesses one image into a `[3, H, W]` array, `[k, 3, H, W]` for the tiles view (see
+        `batch` for the accepted inputs)."""
+        seeds = None if seed is None else [seed]
+        out = self.batch([image], channel_order=channel_order, seeds=seeds)
+        return out[0] if self.tiles_per_image == 1 else out
 
     def batch(
-        self, images: Sequence[Any], out: np.ndarray | None = None, *, channel_order: str = "rgb"
+        self,
+        images: Sequence[Any],
+        out: np.ndarray | None = None,
+        *,
+        channel_order: str = "rgb",
+        seeds: Sequence[int] | None = None,
     ) -> np.ndarray:
-        """Preprocesses images into `[N, 3, H, W]` (float32, or float16 if configured).
+        """Preprocesses images into `[N * k, 3, H, W]` (float32, or float16 if configured); k is
+        `tiles_per_image` (image i's tiles are rows i*k .. i*k + k - 1).
 
         Args:
             images: PIL images, numpy uint8 HWC arrays (3 channels in `channel_order`, 4 = RGBA/BGRA,
@@ -142,6 +172,8 @@ class Preprocessor:
                 binary file objects, in any mix.
             out: optional C-contiguous destination of shape `[N, 3, H, W]` and this preprocessor's dtype.
             channel_order: "rgb" or "bgr" (OpenCV frames); applies to 3- and 4-channel arrays.
+            seeds: per-image shuffle seeds of the patches view (training draws them); None uses
+                `spec.view_seed` for every image.
 
         Raises:
             InvalidImageError / ImageTooLargeError: for the first bad image, naming it.
@@ -152,6 +184,14 @@ class Preprocessor:
         if isinstance(images, (np.ndarray, Image.Image, str, bytes)):
             raise ConfigError("batch() takes a sequence of images; use preprocessor(image) for one image")
         items = [self._item(image, i, channel_order) for i, image in enumerate(images)]
+        if seeds is not None:
+            if len(seeds) != len(items):
+                raise ConfigError(f"seeds has {len(seeds)} entries for {len(items)} images")
+            if not all(isinstance(v, int) and 0 <= v < 2**64 for v in seeds):
+                raise ConfigError("seeds must be ints in 0..2**64-1")
+            items = [item + (seed,) for item, seed in zip(items, seeds, strict=True)]
+        elif self.spec.view == "patches":
+            items = [item + (self.spec.view_seed,) for item in items]
         out = self._output(len(items), out)
         try:
             self._engine.run(items, out)
@@ -159,21 +199,23 @@ class Preprocessor:
             raise InvalidImageError(str(exc)) from exc
         return out
 
-    def resize_u8(self, image: Any, *, channel_order: str = "rgb") -> np.ndarray:
-        """The uint8 RGB `[H, W, 3]` image before normalisation (for parity debugging)."""
+    def resize_u8(self, image: Any, *, channel_order: str = "rgb", seed: int | None = None) -> np.ndarray:
+        """The uint8 RGB `[H, W, 3]` image before normalisation (`[k, H, W, 3]` for the tiles view),
+        for parity debugging."""
         array, layout, fill = self._item(image, 0, channel_order)
-        return self._engine.resize_u8(array, layout, fill)
+        return self._engine.resize_u8(array, layout, fill, self.spec.view_seed if seed is None else seed)
 
     # -- input routing -------------------------------------------------------------------------
 
     def empty_batch(self, n: int) -> np.ndarray:
-        """An uninitialised `[n, 3, H, W]` array of this preprocessor's dtype, for `batch(out=...)`."""
+        """An uninitialised `[n * k, 3, H, W]` array of this preprocessor's dtype for n images, for
+        `batch(out=...)`."""
         height, width = self.spec.size
-        return np.empty((n, 3, height, width), self.dtype)
+        return np.empty((n * self.tiles_per_image, 3, height, width), self.dtype)
 
     def _output(self, n: int, out: np.ndarray | None) -> np.ndarray:
         height, width = self.spec.size
-        shape = (n, 3, height, width)
+        shape = (n * self.tiles_per_image, 3, height, width)
         if out is None:
             return self.empty_batch(n)
         if not isinstance(out, np.ndarray):
@@ -213,7 +255,17 @@ class Preprocessor:
             raise InvalidImageError(f"{what}: image has zero size {image.width}x{image.height}")
         if image.mode in NATIVE_MODES:
             array, layout = native_array(image)
+            if self.spec.view != "resize":  # padding is added after convert("RGB")
+                return array, layout, (self._pad_value,) * 3
             return array, layout, fill_rgb(image.mode, self._pad_value)
+        if (
+            self.spec.view != "resize"
+        ):  # native views never resample: convert("RGB") is the same before the crop
+            try:
+                rgb = image.convert("RGB")
+            except (OSError, ValueError) as exc:
+                raise InvalidImageError(f"{what}: Pillow cannot convert mode {image.mode}: {exc}") from exc
+            return np.asarray(rgb), "rgb", (self._pad_value,) * 3
         plan = self.plan(image.width, image.height)
         fill = self._pad_value if plan.fill == "color" else 0
         try:

@@ -19,6 +19,14 @@ OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 RESIZE_MODES = ("shortest", "longest", "squash")
 INTERPOLATIONS = ("bicubic", "bilinear")
+# What part of the image the model sees (docs/views.md): open_clip's resize, a native-resolution
+# centre crop, a grid of native crops scored together, or the patch-selection mosaic.
+VIEWS = ("resize", "crop", "tiles", "patches")
+TILE_REDUCTIONS = ("mean", "max")
+MAX_TILES_PER_SIDE = 8
+PATCH_SIZES = (2, 4, 8, 16, 32, 64, 128)  # powers of two: the core's spectral entropy is a radix-2 FFT
+# The fields that only one view reads, with their defaults; `to_dict` writes them only for that view.
+_VIEW_FIELDS = {"tiles": ("tile_grid", "tile_reduce"), "patches": ("patch_size", "view_seed")}
 
 
 def _is_int(value: Any) -> bool:
@@ -70,6 +78,17 @@ class PreprocessSpec:
         exif_transpose: rotate / flip each decoded image by its EXIF orientation tag before
             preprocessing. Off by default, as in open_clip (which scores the stored pixels); set it
             when training does, and the bundle carries it so the runtime does the same.
+        view: `resize` (open_clip's transform, the modes above), `crop` (a native-resolution centre
+            crop of `size`, torchvision `CenterCrop` offsets, padded with `fill_color`), `tiles`
+            (`tile_grid` native crops spread evenly over the image, scored as a batch and reduced to
+            one logit by `tile_reduce`) or `patches` (the patch-selection mosaic: the `patch_size`
+            patches of lowest and highest spectral entropy, shuffled with `view_seed`). The other
+            views ignore `resize_mode` and `interpolation`: they never resample.
+        tile_grid: `(rows, cols)` of the `tiles` view, 1..8 each.
+        tile_reduce: `mean` or `max` of the tiles' logits (`tiles` view).
+        patch_size: side of the mosaic's patches (`patches` view); must divide both sides of `size`.
+        view_seed: seed of the mosaic's shuffle at evaluation (`patches` view); training draws one
+            per sample.
     """
 
     size: tuple[int, int] = (224, 224)
@@ -79,6 +98,11 @@ class PreprocessSpec:
     std: tuple[float, float, float] = OPENAI_CLIP_STD
     fill_color: int = 0
     exif_transpose: bool = False
+    view: str = "resize"
+    tile_grid: tuple[int, int] = (2, 2)
+    tile_reduce: str = "mean"
+    patch_size: int = 32
+    view_seed: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _as_size(self.size))
@@ -98,6 +122,47 @@ class PreprocessSpec:
             raise ConfigError(
                 f"PreprocessSpec.exif_transpose must be true or false, got {self.exif_transpose!r}"
             )
+        self._check_view()
+
+    def _check_view(self) -> None:
+        if self.view not in VIEWS:
+            raise ConfigError(f"PreprocessSpec.view {self.view!r} is not one of {VIEWS}")
+        grid = self.tile_grid
+        if isinstance(grid, (str, bytes)) or not isinstance(grid, (tuple, list)) or len(grid) != 2:
+            raise ConfigError(f"PreprocessSpec.tile_grid must be (rows, cols), got {grid!r:.80}")
+        if not all(_is_int(v) and 1 <= v <= MAX_TILES_PER_SIDE for v in grid):
+            raise ConfigError(
+                f"PreprocessSpec.tile_grid must hold two ints in 1..{MAX_TILES_PER_SIDE}, got {grid!r:.80}"
+            )
+        object.__setattr__(self, "tile_grid", (int(grid[0]), int(grid[1])))
+        if self.tile_reduce not in TILE_REDUCTIONS:
+            raise ConfigError(
+                f"PreprocessSpec.tile_reduce {self.tile_reduce!r} is not one of {TILE_REDUCTIONS}"
+            )
+        if not _is_int(self.patch_size) or self.patch_size not in PATCH_SIZES:
+            raise ConfigError(
+                f"PreprocessSpec.patch_size must be one of {PATCH_SIZES}, got {self.patch_size!r}"
+            )
+        if not _is_int(self.view_seed) or not 0 <= self.view_seed < 2**63:
+            raise ConfigError(
+                f"PreprocessSpec.view_seed must be an int in 0..2**63-1, got {self.view_seed!r}"
+            )
+        if self.view == "patches" and (self.size[0] % self.patch_size or self.size[1] % self.patch_size):
+            raise ConfigError(
+                f"PreprocessSpec.patch_size {self.patch_size} must divide the size {self.size} (patches view)"
+            )
+        defaults = {f.name: f.default for f in fields(self)}
+        for view, names in _VIEW_FIELDS.items():
+            for name in names:
+                if view != self.view and getattr(self, name) != defaults[name]:
+                    raise ConfigError(
+                        f"PreprocessSpec.{name} applies to the {view!r} view only, not {self.view!r}"
+                    )
+
+    @property
+    def tiles_per_image(self) -> int:
+        """Model inputs one image becomes: rows x cols for the `tiles` view, else 1."""
+        return self.tile_grid[0] * self.tile_grid[1] if self.view == "tiles" else 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, as written into bundle manifests."""
@@ -105,8 +170,16 @@ class PreprocessSpec:
         data["size"] = list(self.size)
         data["mean"] = list(self.mean)
         data["std"] = list(self.std)
+        data["tile_grid"] = list(self.tile_grid)
         if not self.exif_transpose:
             del data["exif_transpose"]  # the default: manifests stay readable by runtimes before it existed
+        # Views came later: a resize spec is written as before, other views add only what they read.
+        if self.view == "resize":
+            del data["view"]
+        for view, names in _VIEW_FIELDS.items():
+            if view != self.view:
+                for name in names:
+                    del data[name]
         return data
 
     @classmethod
