@@ -62,8 +62,8 @@ pinclip::ViewSpec parse_view(const std::string& s, std::pair<int, int> tile_grid
   else throw py::value_error("unknown view '" + s + "' (expected resize, crop, tiles or patches)");
   if (tile_grid.first < 1 || tile_grid.first > 8 || tile_grid.second < 1 || tile_grid.second > 8)
     throw py::value_error("tile_grid must be two ints in 1..8");
-  if (patch_size < 1 || patch_size > 128 || (patch_size & (patch_size - 1)) != 0)
-    throw py::value_error("patch_size must be a power of two in 1..128");
+  if (patch_size < 2 || patch_size > 128 || (patch_size & (patch_size - 1)) != 0)
+    throw py::value_error("patch_size must be a power of two in 2..128");
   v.tile_rows = tile_grid.first;
   v.tile_cols = tile_grid.second;
   v.patch_size = patch_size;
@@ -216,8 +216,8 @@ py::array engine_resize_u8(Engine& engine, const py::array& image, const std::st
 py::list entropy_keys(const py::array& image, const std::string& layout, int patch) {
   std::vector<py::array> keep;
   const Item item = parse_item(py::make_tuple(image, layout, py::make_tuple(0, 0, 0)), "image", keep);
-  if (patch < 1 || patch > 128 || (patch & (patch - 1)) != 0)
-    throw py::value_error("patch must be a power of two in 1..128");
+  if (patch < 2 || patch > 128 || (patch & (patch - 1)) != 0)
+    throw py::value_error("patch must be a power of two in 2..128");
   std::vector<int64_t> keys;
   {
     py::gil_scoped_release release;

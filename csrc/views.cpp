@@ -77,28 +77,50 @@ class Fft {
   std::vector<int> bitrev_;
 };
 
+// The power spectrum of a real patch is symmetric, P(u, v) = P(-u, -v): two real rows go through
+// one complex FFT (z = a + ib), only the columns v = 0 .. p/2 are transformed, and the sums weigh
+// the columns 1 .. p/2 - 1 twice. About half the work of the plain 2-D FFT; the same entropy up to
+// float rounding, far below the 1e-9 of the keys.
 double spectral_entropy(const double* gray, std::ptrdiff_t stride, int p, const Fft& fft,
                         std::vector<std::complex<double>>& buf) {
   double peak = -1.0;
   for (int y = 0; y < p; ++y)
     for (int x = 0; x < p; ++x) peak = std::max(peak, gray[y * stride + x]);
   const bool scale = peak > 1.0;  // the group divides by 255 only when the maximum is above 1
-  buf.resize(static_cast<std::size_t>(p) * p);
-  for (int y = 0; y < p; ++y)
-    for (int x = 0; x < p; ++x) {
-      const double v = gray[y * stride + x];
-      buf[y * p + x] = {scale ? v / 255.0 : v, 0.0};
+  const int half = p / 2;
+  const int cols = half + 1;
+  buf.resize(static_cast<std::size_t>(p) * cols + p);
+  std::complex<double>* spectrum = buf.data();  // [p rows][cols]
+  std::complex<double>* z = buf.data() + static_cast<std::size_t>(p) * cols;
+  auto value = [&](int y, int x) { return scale ? gray[y * stride + x] / 255.0 : gray[y * stride + x]; };
+  for (int y = 0; y < p; y += 2) {
+    for (int x = 0; x < p; ++x) z[x] = {value(y, x), value(y + 1, x)};
+    fft.run(z, 1);
+    for (int k = 0; k < cols; ++k) {
+      const std::complex<double> a = z[k];
+      const std::complex<double> b = std::conj(z[(p - k) % p]);
+      const double sr = a.real() + b.real(), si = a.imag() + b.imag();
+      const double dr = a.real() - b.real(), di = a.imag() - b.imag();
+      spectrum[y * cols + k] = {0.5 * sr, 0.5 * si};        // row y: (Z[k] + conj Z[-k]) / 2
+      spectrum[(y + 1) * cols + k] = {0.5 * di, -0.5 * dr};  // row y + 1: (Z[k] - conj Z[-k]) / 2i
     }
-  for (int y = 0; y < p; ++y) fft.run(&buf[y * p], 1);
-  for (int x = 0; x < p; ++x) fft.run(&buf[x], p);
+  }
+  for (int k = 0; k < cols; ++k) fft.run(spectrum + k, cols);
+  auto weight = [&](int k) { return (k == 0 || k == half) ? 1.0 : 2.0; };
   double total = 0.0;
-  for (const auto& c : buf) total += c.real() * c.real() + c.imag() * c.imag();
+  for (int u = 0; u < p; ++u)
+    for (int k = 0; k < cols; ++k) {
+      const std::complex<double> c = spectrum[u * cols + k];
+      total += weight(k) * (c.real() * c.real() + c.imag() * c.imag());
+    }
   const double denom = total + 1e-12;
   double entropy = 0.0;
-  for (const auto& c : buf) {
-    const double q = (c.real() * c.real() + c.imag() * c.imag()) / denom;
-    entropy -= q * std::log2(q + 1e-12);
-  }
+  for (int u = 0; u < p; ++u)
+    for (int k = 0; k < cols; ++k) {
+      const std::complex<double> c = spectrum[u * cols + k];
+      const double q = (c.real() * c.real() + c.imag() * c.imag()) / denom;
+      entropy -= weight(k) * (q * std::log2(q + 1e-12));
+    }
   return entropy;
 }
 
@@ -115,7 +137,7 @@ struct SplitMix64 {
 }  // namespace
 
 std::vector<int64_t> patch_entropy_keys(const ImageView& image, int patch) {
-  if (patch < 1 || (patch & (patch - 1)) != 0) throw std::invalid_argument("patch size must be a power of two");
+  if (patch < 2 || (patch & (patch - 1)) != 0) throw std::invalid_argument("patch size must be a power of two >= 2");
   const int64_t rows = image.height / patch;
   const int64_t cols = image.width / patch;
   std::vector<int64_t> keys;

@@ -123,7 +123,15 @@ def _build_and_gate(
             path = builder.writer.root / a.main_file
             opened.append(open_gate_file(a.name, path, a.backend, a.precision, a.load_options))
         reference = next(g for g in opened if g.name == "onnxruntime-fp32")
-        gate = run_gate(opened, reference, gate_set.inputs, gate_set.labels, threshold, config.gate)
+        gate = run_gate(
+            opened,
+            reference,
+            gate_set.inputs,
+            gate_set.labels,
+            threshold,
+            config.gate,
+            detector.preprocess_spec,
+        )
     finally:
         close_all(opened)
     report = {

@@ -61,7 +61,9 @@ def compare_bundle(
     try:
         for a in artifacts:
             opened.append(reference if a.name == reference.name else open_gate_artifact(bundle, a))
-        result = run_gate(opened[1:], reference, gate_set.inputs, gate_set.labels, value, gate)
+        result = run_gate(
+            opened[1:], reference, gate_set.inputs, gate_set.labels, value, gate, bundle.manifest.preprocess
+        )
     finally:
         close_all(opened)
     result["gate_set"] = gate_set.summary

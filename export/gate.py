@@ -25,6 +25,8 @@ import numpy as np
 from pinclip_sdk.errors import ConfigError, GateFailedError
 from pinclip_sdk.export.gate_artifacts import GateArtifact
 from pinclip_sdk.prediction import sigmoid
+from pinclip_sdk.spec import PreprocessSpec
+from pinclip_sdk.views import image_logits
 
 _logger = logging.getLogger(__name__)
 
@@ -128,15 +130,22 @@ def run_gate(
     labels: np.ndarray | None,
     threshold: float,
     config: GateConfig,
+    spec: PreprocessSpec | None = None,
 ) -> dict[str, Any]:
     """Score `inputs` with the reference and every artifact; return per-artifact results.
 
-    `labels` may be `None` (random inputs): agreement and logit errors are still checked.
+    `labels` may be `None` (random inputs): agreement and logit errors are still checked. With the
+    bundle's `spec`, labelled inputs of the tiles view (k rows per image) are scored per image, as
+    the runtime scores them: the tiles' logits reduced by `spec.tile_reduce`.
     """
     if len(inputs) == 0:
         raise ConfigError("the gate needs at least one image")
     labels = None if labels is None else np.asarray(labels)
-    reference_logits = reference.scores(inputs)
+
+    def per_image(logits: np.ndarray) -> np.ndarray:
+        return logits if spec is None or labels is None else image_logits(logits, spec)
+
+    reference_logits = per_image(reference.scores(inputs))
     results: dict[str, Any] = {
         "reference": {
             "artifact": reference.name,
@@ -148,7 +157,7 @@ def run_gate(
     }
     for artifact in artifacts:
         is_reference = artifact is reference
-        logits = reference_logits if is_reference else artifact.scores(inputs)
+        logits = reference_logits if is_reference else per_image(artifact.scores(inputs))
         metrics = artifact_metrics(logits, reference_logits, labels, threshold)
         metrics.update(_copy_latency(results) if is_reference else _latencies(artifact, inputs, config))
         metrics.update(artifact.describe())

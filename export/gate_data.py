@@ -38,10 +38,11 @@ def preprocess_files(
     from pinclip_sdk.preprocess import Preprocessor
 
     preprocessor = Preprocessor(spec)  # float32
-    inputs = preprocessor.empty_batch(len(paths))
+    inputs = preprocessor.empty_batch(len(paths))  # k rows per image for the tiles view
+    rows = preprocessor.tiles_per_image
     for start in range(0, len(paths), chunk):
         part = list(paths[start : start + chunk])
-        preprocessor.batch(part, inputs[start : start + len(part)])
+        preprocessor.batch(part, inputs[start * rows : (start + len(part)) * rows])
     return inputs
 
 

@@ -140,7 +140,7 @@ class Int8CalibrationSource:
         self._array: np.ndarray | None = None
         # set by `from_files`: preprocess a chunk straight into its rows of the cache
         self._fill: Callable[[Sequence[Any], np.ndarray], Any] | None = None
-        self._item_shape: tuple[int, int, int] | None = None
+        self._item_shape: tuple[int, ...] | None = None
 
     @classmethod
     def from_files(
@@ -151,18 +151,21 @@ class Int8CalibrationSource:
 
         preprocessor = Preprocessor(spec)
         source = cls(list(files.paths), lambda chunk: preprocessor.batch(list(chunk)), batch_size)
-        source._fill = lambda chunk, out: preprocessor.batch(list(chunk), out)
-        source._item_shape = (3, *spec.size)
+        # the tiles view gives k rows per image: each image's cache entry is [k, 3, H, W]
+        source._fill = lambda chunk, out: preprocessor.batch(list(chunk), out.reshape(-1, 3, *spec.size))
+        tiles = spec.tiles_per_image
+        source._item_shape = (3, *spec.size) if tiles == 1 else (tiles, 3, *spec.size)
         return source
 
     def __len__(self) -> int:
         return len(self.items)
 
     def as_array(self) -> np.ndarray:
-        """All calibration inputs as one float32 `[N, 3, H, W]` array (memory-mapped cache)."""
+        """All calibration inputs as one float32 `[N, 3, H, W]` array (memory-mapped cache; N is
+        images x tiles for the tiles view: every tile is a model input to calibrate on)."""
         if self._array is None:
             self._array = self._materialize()
-        return self._array
+        return self._array.reshape(-1, *self._array.shape[-3:])
 
     def _materialize(self) -> np.ndarray:
         if self._fill is not None and self._item_shape is not None:

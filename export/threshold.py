@@ -27,6 +27,7 @@ from pinclip_sdk.export.gate_data import preprocess_files
 from pinclip_sdk.export.int8_calibration import hash_file_list
 from pinclip_sdk.imageio import is_image_file
 from pinclip_sdk.prediction import sigmoid
+from pinclip_sdk.views import image_logits
 
 _logger = logging.getLogger(__name__)
 
@@ -109,7 +110,8 @@ def calibrate_threshold(
     files = real_image_files(reals, layout)
     scorer = open_gate_artifact(bundle, bundle.find(*REFERENCE_ARTIFACT))
     try:
-        p_fake = sigmoid(scorer.scores(preprocess_files(files, bundle.manifest.preprocess)))
+        spec = bundle.manifest.preprocess
+        p_fake = sigmoid(image_logits(scorer.scores(preprocess_files(files, spec)), spec))
     finally:
         scorer.close()
     chosen = calibrate_decision_threshold(p_fake, target_fpr)

@@ -58,8 +58,9 @@ def run_batches(
 ) -> Iterator[tuple[Prepared, float | None, float, str | None]]:
     """Yield `(prepared, logit, inference_ms, error)` per item, in input order.
 
-    `allocate(n)` returns an empty `[n, 3, H, W]` batch array; `prepare(item, slot)` fills `slot`
-    (that item's `[1, 3, H, W]` view of it) and returns the `Prepared`. `workers` threads run
+    `allocate(n)` returns an empty batch array for n items, `[n * k, 3, H, W]` (k rows per item: the
+    tiles of the tiles view, else 1); `prepare(item, slot)` fills `slot` (that item's `[k, 3, H, W]`
+    view of it) and returns the `Prepared`; `infer(batch)` returns one logit per item. `workers` threads run
     `prepare` up to `batch_size * (inflight + 2)` items ahead; up to `inflight` batches run `infer`
     concurrently (one more waits, queued, so the engine never idles while results are handed out).
     A batch with failed items is compacted (the only copy); a failing batch marks each of its items
@@ -86,7 +87,8 @@ def run_batches(
             slot = submitted % batch_size
             if slot == 0:
                 buffers.append(allocate(batch_size))
-            preparing.append(prep_pool.submit(prepare, item, buffers[-1][slot : slot + 1]))
+            rows = len(buffers[-1]) // batch_size
+            preparing.append(prep_pool.submit(prepare, item, buffers[-1][slot * rows : (slot + 1) * rows]))
             submitted += 1
 
     try:
@@ -116,9 +118,10 @@ def _filled(buffer: np.ndarray, group: list[Prepared]) -> np.ndarray | None:
     good = [i for i, prepared in enumerate(group) if prepared.pixels is not None]
     if not good:
         return None
+    rows = len(group[good[0]].pixels)  # an item's rows: k tiles, else 1
     if len(good) == len(group):
-        return buffer[: len(group)]
-    return buffer[good]
+        return buffer[: len(group) * rows]
+    return np.concatenate([buffer[i * rows : (i + 1) * rows] for i in good])
 
 
 def _batch_results(

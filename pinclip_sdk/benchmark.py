@@ -155,7 +155,7 @@ def stage_costs(detector: Any, samples: list[Any]) -> tuple[dict[str, float], li
             logger.warning("bench: skipping %s for stage timings: %s", sample, exc)
             continue
         decoded = time.perf_counter()
-        pixels.append(detector.preprocessor(image))
+        pixels.append(detector.preprocessor.batch([image]))  # [k, 3, H, W]: k tiles, else 1
         decode.append((decoded - start) * 1000.0)
         preprocess.append((time.perf_counter() - decoded) * 1000.0)
     if not pixels:
@@ -163,9 +163,13 @@ def stage_costs(detector: Any, samples: list[Any]) -> tuple[dict[str, float], li
     return {"decode": statistics.median(decode), "preprocess": statistics.median(preprocess)}, pixels
 
 
-def time_inference(backend: Any, batch: np.ndarray, cfg: BenchConfig) -> tuple[list[float], float]:
-    """Sequential batch latencies (ms) and throughput (images/s; with as many concurrent calls as
-    the backend has infer requests, so OpenVINO THROUGHPUT streams are all used)."""
+def time_inference(
+    backend: Any, batch: np.ndarray, cfg: BenchConfig, rows_per_image: int = 1
+) -> tuple[list[float], float]:
+    """Sequential batch latencies (ms) and throughput (images/s, an image being `rows_per_image`
+    rows: the tiles view's k; with as many concurrent calls as the backend has infer requests, so
+    OpenVINO THROUGHPUT streams are all used)."""
+    images = batch.shape[0] / rows_per_image
     for _ in range(cfg.warmup):
         backend.infer(batch)
     latencies: list[float] = []
@@ -176,12 +180,12 @@ def time_inference(backend: Any, batch: np.ndarray, cfg: BenchConfig) -> tuple[l
         latencies.append((time.perf_counter() - start) * 1000.0)
     concurrency = max(1, int(getattr(backend, "concurrency", 1)))
     if concurrency == 1:
-        return latencies, batch.shape[0] * 1000.0 / statistics.mean(latencies)
+        return latencies, images * 1000.0 / statistics.mean(latencies)
     calls = max(len(latencies), 2 * concurrency)
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(lambda _: backend.infer(batch), range(calls)))
-    return latencies, calls * batch.shape[0] / (time.perf_counter() - start)
+    return latencies, calls * images / (time.perf_counter() - start)
 
 
 def time_pipeline(detector: Any, files: list[Path], batch: int) -> dict[str, float]:
@@ -212,7 +216,9 @@ def compare_pipeline(
         round_cfg = replace(
             cfg, seconds=cfg.seconds / cfg.rounds, warmup=cfg.warmup if round_index == 0 else 0
         )
-        round_latencies, rate = time_inference(detector.backend, batch, round_cfg)
+        round_latencies, rate = time_inference(
+            detector.backend, batch, round_cfg, detector.preprocessor.tiles_per_image
+        )
         latencies += round_latencies
         pure.append(rate)
         runs.append(time_pipeline(detector, files, batch.shape[0]))
@@ -302,13 +308,13 @@ def _bench_batch(
     load_s: float,
     cfg: BenchConfig,
 ) -> BenchResult:
-    batch = np.stack([pixels[i % len(pixels)] for i in range(batch_size)])
+    batch = np.concatenate([pixels[i % len(pixels)] for i in range(batch_size)])
     backend = detector.backend
     end_to_end = None
     if files:
         latencies, throughput, end_to_end = compare_pipeline(detector, batch, files, cfg)
     else:
-        latencies, throughput = time_inference(backend, batch, cfg)
+        latencies, throughput = time_inference(backend, batch, cfg, detector.preprocessor.tiles_per_image)
     stage_ms = dict(stages, inference=statistics.median(latencies) / batch_size)
     return BenchResult(
         backend=detector.choice.backend,

@@ -55,6 +55,7 @@ from pinclip_sdk.prediction import (
     sigmoid,
 )
 from pinclip_sdk.video import Sampling, VideoFrame
+from pinclip_sdk.views import image_logits
 
 logger = logging.getLogger(__name__)
 FROM_BUNDLE: Any = "bundle"  # default of `uncertain_band`: use the manifest's band
@@ -173,7 +174,7 @@ class Detector:
         start = time.perf_counter()
         prepared = self.prepare(x, channel_order, raise_errors=True)
         infer_start = time.perf_counter()
-        logit = float(self.infer_batch(prepared.pixels[None])[0])
+        logit = float(self.infer_batch(prepared.pixels)[0])
         prepared.timings["inference"] = (time.perf_counter() - infer_start) * 1000.0
         prepared.timings["total"] = (time.perf_counter() - start) * 1000.0
         return self.to_prediction(prepared, logit)
@@ -190,9 +191,9 @@ class Detector:
     ) -> Prepared:
         """Step 1: decode (for encoded inputs) and preprocess one item, timing both stages.
 
-        With `out` (a `[1, 3, H, W]` slot of a batch array) the pixels are written there in place.
+        With `out` (the item's `[k, 3, H, W]` rows of a batch array; k = 1 except for the tiles view)
+        the pixels are written there in place; `pixels` is that `[k, 3, H, W]` array.
         """
-        from pinclip_sdk.preprocess import load_image
 
         prepared = _Prepared(describe_input(x))
         try:
@@ -205,13 +206,9 @@ class Detector:
                 if self._evidence is not None and hasattr(x, "read"):
                     x = x.read()  # read once, for both the decoder and the evidence reader
                 original = bytes(x) if isinstance(x, (bytearray, memoryview)) else x
-                x = load_image(
-                    original,
-                    exif_transpose=self.preprocessor.exif_transpose,
-                    max_pixels=self.preprocessor.max_pixels,
-                )
+                x = self.preprocessor.decode(original)  # only the regions a crop / tiles view reads
             decoded = time.perf_counter()
-            prepared.pixels = self.preprocessor.batch([x], out, channel_order=channel_order)[0]
+            prepared.pixels = self.preprocessor.batch([x], out, channel_order=channel_order)
             prepared.timings["decode"] = (decoded - start) * 1000.0
             prepared.timings["preprocess"] = (time.perf_counter() - decoded) * 1000.0
             if self._evidence is not None and original is not None:
@@ -234,15 +231,17 @@ class Detector:
         prepared.timings["evidence"] = (time.perf_counter() - start) * 1000.0
 
     def new_batch(self, n: int) -> np.ndarray:
-        """An uninitialised `[n, 3, H, W]` input batch in the layout the backend reads."""
+        """An uninitialised input batch for `n` images (`[n * k, 3, H, W]`, k rows per image: the
+        tiles of the tiles view, else 1) in the layout the backend reads."""
         return self.preprocessor.empty_batch(n)
 
     def infer_batch(self, batch: np.ndarray) -> np.ndarray:
-        """Step 2: the backend's logits for a preprocessed batch."""
+        """Step 2: one logit per image of a preprocessed batch (the tiles view's k rows per image
+        reduced by the bundle's `tile_reduce`)."""
         backend = self._backend
         if self._closed or backend is None:
             raise BackendError(f"Detector for {self.model_id} is closed")
-        return backend.infer(batch)
+        return image_logits(backend.infer(batch), self.bundle.manifest.preprocess)
 
     def to_prediction(self, prepared: Prepared, logit: float | None, error: str | None = None) -> Prediction:
         """Step 3: the calibrated `Prediction` for one item's logit (or its error)."""
@@ -479,7 +478,7 @@ class Detector:
                 return self.to_prediction(prepared, None, prepared.error)
             infer_start = time.perf_counter()
             try:
-                logit = float(self.infer_batch(prepared.pixels[None])[0])
+                logit = float(self.infer_batch(prepared.pixels)[0])
             except PinclipError as exc:
                 return self.to_prediction(prepared, None, f"{type(exc).__name__}: {exc}")
             prepared.timings["inference"] = (time.perf_counter() - infer_start) * 1000.0

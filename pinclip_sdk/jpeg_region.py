@@ -20,7 +20,7 @@ EXIF orientation is deliberately not handled: boxes are in stored (un-rotated) p
 coordinates. Callers use region decode only when no EXIF transpose is requested or the
 orientation is 1, and do a full decode otherwise.
 
-Needs ``PyTurboJPEG>=1.7.3,<2`` and the shared ``libturbojpeg`` (Debian: ``libturbojpeg0``;
+Needs ``PyTurboJPEG>=1.8.3,<2`` and the shared ``libturbojpeg`` (Debian: ``libturbojpeg0``;
 2.x or 3.x both work). Both are imported lazily: ``import pinclip_sdk`` never needs them,
 and :func:`region_decode_available` says whether they are there.
 """
@@ -28,6 +28,7 @@ and :func:`region_decode_available` says whether they are there.
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,13 +53,17 @@ __all__ = [
 Box = tuple[int, int, int, int]
 """(left, top, right, bottom) in stored image pixels, right/bottom exclusive."""
 
-_INSTALL_HINT = "install PyTurboJPEG>=1.7.3,<2 and the libturbojpeg0 system package"
+_INSTALL_HINT = "install PyTurboJPEG>=1.8.3,<2 and the libturbojpeg0 system package"
 
 # Real pixels kept beyond a box on each inner side. Fancy (triangle) chroma upsampling
 # reads one chroma sample beyond the output pixel, i.e. at most 1 luma pixel of context
 # for 2x subsampling; 2 leaves a safety margin at no measurable cost (the window is
 # rounded out to the iMCU grid anyway).
 _CONTEXT = 2
+# Smallest window side (unless the image is smaller). libjpeg skips fancy upsampling for a
+# component at most 2 samples wide (jdsample.c: ``downsampled_width > 2``), so a window only
+# 3 or 4 pixels wide would upsample differently from the full image.
+_MIN_SPAN = 16
 
 # SOF0 baseline, SOF1 extended sequential (Huffman), SOF2 progressive (Huffman).
 _ELIGIBLE_SOF = {0xC0, 0xC1, 0xC2}
@@ -190,6 +195,9 @@ def is_region_eligible(data: bytes) -> bool:
         return False
 
 
+_LIBRARY_LOCK = threading.Lock()  # see decode_jpeg_regions: warnings capture is process-global
+
+
 @lru_cache(maxsize=1)
 def _turbojpeg() -> Any:
     """The shared PyTurboJPEG handle, or None when the binding or libturbojpeg is missing."""
@@ -220,12 +228,22 @@ def _check_box(box: Sequence[int], width: int, height: int) -> Box:
     return left, top, right, bottom
 
 
+def _span(lo: int, hi: int, size: int, align: int) -> tuple[int, int]:
+    """One axis of a window: [lo, hi) plus context, start on the iMCU grid, at least _MIN_SPAN."""
+    start = max(0, (lo - _CONTEXT) // align * align)
+    stop = min(size, hi + _CONTEXT)
+    if stop - start < _MIN_SPAN:
+        stop = min(size, start + _MIN_SPAN)
+        start = max(0, (stop - _MIN_SPAN) // align * align)
+    return start, stop
+
+
 def _window(box: Box, h: JpegHeader) -> Box:
     """The iMCU-aligned window (x0, y0, x1, y1) around a box, with upsampling context."""
     left, top, right, bottom = box
-    x0 = max(0, (left - _CONTEXT) // h.imcu_width * h.imcu_width)
-    y0 = max(0, (top - _CONTEXT) // h.imcu_height * h.imcu_height)
-    return x0, y0, min(h.width, right + _CONTEXT), min(h.height, bottom + _CONTEXT)
+    x0, x1 = _span(left, right, h.width, h.imcu_width)
+    y0, y1 = _span(top, bottom, h.height, h.imcu_height)
+    return x0, y0, x1, y1
 
 
 def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.ndarray]:
@@ -237,7 +255,10 @@ def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.
     a bad box, undecodable or truncated data (libjpeg warnings count: the reference decode
     would not give clean pixels either) or an ineligible JPEG (check
     :func:`region_ineligibility` first), and BackendUnavailableError when the library is
-    missing.
+    missing. libjpeg warnings are caught with ``warnings.catch_warnings``, which is
+    process-global before Python 3.14, so the library calls are serialised by a lock: one
+    decode's warning is never attributed to another's (an unrelated warning raised by another
+    thread meanwhile makes this call raise, and callers then decode in full).
     """
     tj = _turbojpeg()
     if tj is None:
@@ -251,7 +272,7 @@ def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.
         return []
     windows = [_window(b, header) for b in checked]
     crops = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in windows]
-    with warnings.catch_warnings(record=True) as caught:
+    with _LIBRARY_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             pieces = tj.crop_multiple(bytes(data), crops, copynone=True)

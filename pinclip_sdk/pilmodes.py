@@ -29,8 +29,6 @@ class GeometryPlan(NamedTuple):
     fill: str  # "zero" (torchvision CenterCrop pads with 0) or "color" (CenterCropOrPad, fill_color)
 
 
-
-
 def _torchvision_fill(image: Image.Image, value: int) -> Any:
     """torchvision `_parse_fill`: one int per band for multi-band modes."""
     bands = len(image.getbands())

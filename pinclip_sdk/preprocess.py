@@ -24,21 +24,28 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from pinclip_sdk import _core
-from pinclip_sdk.errors import ConfigError, InvalidImageError
-from pinclip_sdk.imageio import DEFAULT_MAX_PIXELS, check_pixels, describe_source, load_image
+from pinclip_sdk.errors import BackendUnavailableError, ConfigError, InvalidImageError
+from pinclip_sdk.imageio import DEFAULT_MAX_PIXELS, check_pixels, describe_source, load_image, regular_file
+from pinclip_sdk.jpeg_region import (
+    decode_jpeg_regions,
+    read_jpeg_header,
+    region_decode_available,
+    region_ineligibility,
+)
 from pinclip_sdk.pilmodes import NATIVE_MODES, GeometryPlan, fill_rgb, native_array, pil_transform
 from pinclip_sdk.spec import PreprocessSpec
 from pinclip_sdk.yuv import YUVFrame, yuv_to_rgb
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GeometryPlan", "Preprocessor", "YUVFrame", "default_num_threads", "load_image"]
+__all__ = ["GeometryPlan", "Preprocessor", "RegionCrops", "YUVFrame", "default_num_threads", "load_image"]
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 DTYPES = ("float32", "float16")
@@ -58,6 +65,46 @@ def default_num_threads() -> int:
     return max(1, min(8, cpus // 2))
 
 
+@dataclass(frozen=True)
+class RegionCrops:
+    """What `Preprocessor.decode` gives for a JPEG under the crop or tiles view with region decode:
+    each output's crop of the stored image (clipped to it), decoded alone, and the image's size."""
+
+    crops: tuple[np.ndarray, ...]
+    size: tuple[int, int]  # (width, height) of the whole image
+
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+
+def _read_bytes(source: Any, what: str) -> bytes:
+    """The encoded bytes of a path, bytes-like or binary file object (for the region decoder)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = regular_file(source, what)
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise InvalidImageError(f"{what}: cannot read ({exc.strerror or exc})") from exc
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise InvalidImageError(f"{what}: empty input, no image data")
+        return bytes(source)
+    if hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, (bytes, bytearray)):
+            raise InvalidImageError(f"{what}: file object returned {type(data).__name__}, not bytes")
+        return bytes(data)
+    raise InvalidImageError(
+        f"{what}: unsupported input type {type(source).__name__}; expected a path, bytes, a binary "
+        "file object, a PIL image, a numpy uint8 array or a YUVFrame"
+    )
+
+
 class Preprocessor:
     """Turns images into the model's input tensor, exactly as open_clip's eval transform does.
 
@@ -75,6 +122,10 @@ class Preprocessor:
             `spec.exif_transpose`, which is False unless training set it (open_clip does not rotate).
         max_pixels: largest accepted image (width * height), for files and arrays alike; None
             removes this limit (Pillow's own decompression-bomb check stays on for files).
+        region_decode: for the crop and tiles views, decode only the JPEG regions the view reads
+            (`pinclip_sdk.jpeg_region`, bit-identical to a full decode + crop). None (default) uses
+            it when PyTurboJPEG and libturbojpeg are installed; other formats, EXIF rotation and
+            JPEGs it cannot crop are decoded in full.
     """
 
     def __init__(
@@ -87,6 +138,7 @@ class Preprocessor:
         draft: bool = False,
         exif_transpose: bool | None = None,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        region_decode: bool | None = None,
     ) -> None:
         if not isinstance(spec, PreprocessSpec):
             raise ConfigError(f"Preprocessor needs a PreprocessSpec, got {type(spec).__name__}")
@@ -120,6 +172,31 @@ class Preprocessor:
             spec.tile_grid,
             spec.patch_size,
         )
+        native_crops = spec.view in ("crop", "tiles")
+        if region_decode and not native_crops:
+            raise ConfigError(
+                f"Preprocessor region_decode applies to the crop and tiles views, not {spec.view!r}"
+            )
+        if region_decode and not region_decode_available():
+            raise ConfigError(
+                "Preprocessor region_decode needs PyTurboJPEG and libturbojpeg (pip install "
+                "'pinclip-sdk[jpeg]'; Debian: apt-get install libturbojpeg0)"
+            )
+        self.region_decode = native_crops and region_decode is not False and region_decode_available()
+        # tiles decoded as regions are single native crops: the crop view of the same size
+        self._crop_engine = self._engine if spec.view == "crop" else None
+        if self.region_decode and spec.view == "tiles":
+            self._crop_engine = _core.Engine(
+                spec.size,
+                spec.resize_mode,
+                spec.interpolation,
+                list(spec.mean),
+                list(spec.std),
+                threads,
+                True,
+                self.exact,
+                "crop",
+            )
         # torchvision's CenterCrop (the shortest mode) pads with 0; every other geometry with the fill
         self._pad_value = 0 if spec.view == "resize" and spec.resize_mode == "shortest" else spec.fill_color
 
@@ -194,15 +271,77 @@ class Preprocessor:
             items = [item + (self.spec.view_seed,) for item in items]
         out = self._output(len(items), out)
         try:
-            self._engine.run(items, out)
+            if any(isinstance(item[0], RegionCrops) for item in items):
+                self._run_each(items, out)
+            else:
+                self._engine.run(items, out)
         except ValueError as exc:
             raise InvalidImageError(str(exc)) from exc
         return out
+
+    def _run_each(self, items: list[Any], out: np.ndarray) -> None:
+        """A batch holding region-decoded images: each image into its rows (its crops are already
+        cut out, so they go through the crop view, which keeps them as they are, centred if padded)."""
+        rows = self.tiles_per_image
+        for i, item in enumerate(items):
+            target = out[i * rows : (i + 1) * rows]
+            if isinstance(item[0], RegionCrops):
+                assert self._crop_engine is not None
+                self._crop_engine.run([(crop, "rgb", item[2]) for crop in item[0].crops], target)
+            else:
+                self._engine.run([item], target)
+
+    def decode(self, source: Any) -> Image.Image | RegionCrops:
+        """Decodes a path, bytes or file object as this preprocessor needs it: a loaded PIL image,
+        or for the crop and tiles views of a JPEG (with `region_decode`) only the crops they read."""
+        what = describe_source(source)
+        if self.region_decode and not self.exif_transpose:
+            data = _read_bytes(source, what)
+            regions = self._decode_regions(data, what)
+            if regions is not None:
+                return regions
+            source = data
+        return load_image(
+            source,
+            exif_transpose=self.exif_transpose,
+            max_pixels=self.max_pixels,
+            draft_target=self._draft_target if self.draft else None,
+        )
+
+    def _decode_regions(self, data: bytes, what: str) -> RegionCrops | None:
+        """The view's crops of a JPEG, or None to decode it in full (not a JPEG, not croppable,
+        or the region decoder refused it: the full decode then reports any real damage)."""
+        try:
+            header = read_jpeg_header(data)
+        except InvalidImageError:
+            return None
+        if region_ineligibility(data) is not None:
+            return None
+        width, height = header.width, header.height
+        check_pixels(width, height, self.max_pixels, what)
+        if width * height > 2 * (Image.MAX_IMAGE_PIXELS or width * height):
+            return None  # the full decode raises Pillow's decompression-bomb error
+        height_out, width_out = self.spec.size
+        boxes = []
+        for tile in range(self.tiles_per_image):
+            plan = self.plan(width, height, tile)
+            left, top = max(plan.left, 0), max(plan.top, 0)
+            boxes.append((left, top, min(plan.left + width_out, width), min(plan.top + height_out, height)))
+        try:
+            crops = decode_jpeg_regions(data, boxes)
+        except (InvalidImageError, BackendUnavailableError) as exc:
+            logger.debug("%s: region decode refused (%s); decoding in full", what, exc)
+            return None
+        return RegionCrops(tuple(crops), (width, height))
 
     def resize_u8(self, image: Any, *, channel_order: str = "rgb", seed: int | None = None) -> np.ndarray:
         """The uint8 RGB `[H, W, 3]` image before normalisation (`[k, H, W, 3]` for the tiles view),
         for parity debugging."""
         array, layout, fill = self._item(image, 0, channel_order)
+        if isinstance(array, RegionCrops):
+            assert self._crop_engine is not None
+            crops = np.stack([self._crop_engine.resize_u8(crop, "rgb", fill) for crop in array.crops])
+            return crops[0] if self.tiles_per_image == 1 else crops
         return self._engine.resize_u8(array, layout, fill, self.spec.view_seed if seed is None else seed)
 
     # -- input routing -------------------------------------------------------------------------
@@ -235,13 +374,12 @@ class Preprocessor:
         if isinstance(image, YUVFrame):
             rgb = yuv_to_rgb(image, what=f"image {index} (YUVFrame)")
             return self._array_item(rgb, index, "rgb")
+        if isinstance(image, RegionCrops):
+            return image, "rgb", (self._pad_value,) * 3
         if not isinstance(image, Image.Image):
-            image = load_image(
-                image,
-                exif_transpose=self.exif_transpose,
-                max_pixels=self.max_pixels,
-                draft_target=self._draft_target if self.draft else None,
-            )
+            image = self.decode(image)
+            if isinstance(image, RegionCrops):
+                return image, "rgb", (self._pad_value,) * 3
         else:
             check_pixels(image.width, image.height, self.max_pixels, what or "image")
         return self._pil_item(image, what or "image")

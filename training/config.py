@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pinclip_sdk.errors import ConfigError
+from pinclip_sdk.spec import PATCH_SIZES, TILE_REDUCTIONS, VIEWS
 
 FinetuneMode = Literal["lora", "full", "frozen"]
 NoiseMode = Literal["pin", "random", "none"]
@@ -138,9 +139,19 @@ class ModelConfig:
     head: HeadKind = "cosine"  # cosine = CLIP logits against the prompts (PiNI); linear -> 1 logit
     logit_scale: Literal["frozen", "learned"] = "frozen"  # the cosine head's temperature (CLIP's own)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    # What part of each image the model sees (docs/views.md): resize | crop | tiles | patches.
+    # Training draws random native crops / random patch mosaics; evaluation and the bundle use the view.
+    view: str = "resize"
+    tile_grid: tuple[int, int] = (2, 2)  # tiles view: rows, cols of native crops per image
+    tile_reduce: str = "mean"  # tiles view: mean | max of the tiles' logits
+    patch_size: int = 32  # patches view: side of the mosaic's patches (the group's 32)
 
     def __post_init__(self) -> None:
         _check_choice("model", "finetune", self.finetune, ("lora", "full", "frozen"))
+        _check_choice("model", "view", self.view, VIEWS)
+        _check_choice("model", "tile_reduce", self.tile_reduce, TILE_REDUCTIONS)
+        if self.patch_size not in PATCH_SIZES:
+            raise ConfigError(f"model.patch_size must be one of {PATCH_SIZES}, got {self.patch_size!r}")
         _check_choice("model", "head", self.head, ("linear", "cosine"))
         _check_choice("model", "logit_scale", self.logit_scale, ("frozen", "learned"))
         if self.image_size is not None and self.image_size < 1:

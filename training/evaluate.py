@@ -28,6 +28,7 @@ from pinclip_sdk.training import metrics
 from pinclip_sdk.training.data import ImageDataset, Sample, collate
 from pinclip_sdk.training.data.augment import build_eval_transform
 from pinclip_sdk.training.data.sample import REAL
+from pinclip_sdk.views import image_logits
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,13 @@ def score_dataset(
                 unreadable.extend(batch["unreadable"])
                 if len(batch["index"]) == 0:
                     continue
-                out = _logits(model, batch["pixels"].to(device))
-                logits[batch["index"].numpy()] = out.float().reshape(-1).cpu().numpy()
+                pixels = batch["pixels"].to(device)
+                if pixels.ndim == 5:  # the tiles view: [B, k, 3, H, W], one logit per image
+                    out = _logits(model, pixels.flatten(0, 1))
+                    values = image_logits(out.float().reshape(-1).cpu().numpy(), spec)
+                else:
+                    values = _logits(model, pixels).float().reshape(-1).cpu().numpy()
+                logits[batch["index"].numpy()] = values
     finally:
         model.train(was_training)
     if unreadable:

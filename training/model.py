@@ -243,6 +243,13 @@ def preprocess_spec_for(cfg: ModelConfig) -> PreprocessSpec:
     spec = PreprocessSpec.from_open_clip(cfg.backbone, cfg.pretrained if is_tag else None)
     if cfg.image_size is not None:
         spec = dataclasses.replace(spec, size=(cfg.image_size, cfg.image_size))
+    if cfg.view != "resize":
+        view: dict[str, Any] = {"view": cfg.view}
+        if cfg.view == "tiles":
+            view.update(tile_grid=tuple(cfg.tile_grid), tile_reduce=cfg.tile_reduce)
+        if cfg.view == "patches":
+            view["patch_size"] = cfg.patch_size
+        spec = dataclasses.replace(spec, **view)
     return spec
 
 

@@ -37,6 +37,9 @@ _PINI_HEAD_AND_NOISE = {
         "conditioning": "prompts",
     },
 }
+# The group's view (DGS-Net data/PatchSelectionTransform.py [I]): 32 px patches of lowest and highest
+# spectral entropy shuffled into the 224 px input, in training and test (docs/views.md).
+_PATCH_MOSAIC = {"view": "patches", "patch_size": 32}
 # The group's training protocol (DGS-Net): no blur or JPEG augmentation, Adam 1e-4, seed 100.
 _NO_DEGRADATIONS = {"blur_prob": 0.0, "jpeg_prob": 0.0}
 _DEGRADATIONS = {"blur_prob": 0.1, "jpeg_prob": 0.1}  # Wang et al. 2020 "Blur+JPEG (0.1)"
@@ -52,6 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "finetune": "lora",
             "lora": _LORA_PAPER,
             **_PINI_HEAD_AND_NOISE,
+            **_PATCH_MOSAIC,
         },
         "loss": {"clean_weight": 1.0, "noisy_weight": 1.0, "kl_weight": 0.0},
         "optim": {"lr": 1e-4, "weight_decay": 0.0, "schedule": "cosine", "warmup_steps": 100},
@@ -68,6 +72,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "finetune": "lora",
             "lora": _LORA_PAPER,
             **_PINI_HEAD_AND_NOISE,
+            **_PATCH_MOSAIC,
         },
         "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 100},
         "data": {"batch_size": 32, "augment": _DEGRADATIONS},
@@ -84,6 +89,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "finetune": "lora",
             "lora": _LORA_PAPER,
             **_PINI_HEAD_AND_NOISE,
+            **_PATCH_MOSAIC,
             "noise": {**_PINI_HEAD_AND_NOISE["noise"], "detach_input": True, "sigma_scale": "absolute"},
         },
         "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 100},
@@ -93,7 +99,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # ViT-B/16: ~4x fewer image-tower FLOPs than ViT-L/14, for Jetson-class devices; the paper's noise
     # path, with blur/JPEG augmentation (edge devices score re-encoded camera and upload streams).
-    # Needs its own validation: the paper's numbers are for the large backbone.
+    # Needs its own validation: the paper's numbers are for the large backbone. The `crop` view: one
+    # native-resolution centre crop per image (the CNNDetection / UnivFD test protocol) keeps the
+    # generator's pixel traces, costs one inference, and lets the runtime decode only the crop's
+    # region of a JPEG; the mosaic must score every patch of the full decode (docs/views.md).
     "edge": {
         "model": {
             "backbone": "ViT-B-16",
@@ -101,6 +110,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "finetune": "lora",
             "lora": _LORA_PAPER,
             **_PINI_HEAD_AND_NOISE,
+            "view": "crop",
         },
         "optim": {"lr": 1e-4, "schedule": "cosine", "warmup_steps": 100},
         "data": {"batch_size": 64, "augment": _DEGRADATIONS},

@@ -9,7 +9,7 @@ arguments give byte-identical weights. The LoRA adapters end up non-zero, so a m
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pinclip_sdk.training.config import DataConfig, LoRAConfig, ModelConfig, NoiseConfig, TrainConfig
 from pinclip_sdk.training.threads import torch_threads
@@ -21,9 +21,11 @@ def tiny_model_config(
     head: Literal["linear", "cosine"] = "cosine",
     injection: Literal["pooled", "cls", "tokens"] = "tokens",
     image_size: int = 32,
+    view: dict[str, Any] | None = None,
 ) -> ModelConfig:
     """`ModelConfig` of the tiny random-init backbone (LoRA rank 4, no LoRA dropout); head and
-    injection default as `ModelConfig` and `NoiseConfig` do."""
+    injection default as `ModelConfig` and `NoiseConfig` do; `view` sets `model.view` and its
+    options (e.g. `{"view": "tiles", "tile_grid": (2, 2)}`)."""
     return ModelConfig(
         backbone="pinclip-tiny-vit",
         pretrained=None,
@@ -32,6 +34,7 @@ def tiny_model_config(
         lora=LoRAConfig(rank=4, alpha=8.0, dropout=0.0),
         head=head,
         noise=NoiseConfig(mode=noise, injection=injection),
+        **(view or {}),
     )
 
 
@@ -58,6 +61,7 @@ def make_tiny_checkpoint(
     head: Literal["linear", "cosine"] = "linear",
     injection: Literal["pooled", "cls", "tokens"] = "pooled",
     image_size: int = 32,
+    view: dict[str, Any] | None = None,
 ) -> Path:
     """Train the tiny model `steps` AdamW steps on synthetic tensors and save a checkpoint.
 
@@ -66,7 +70,7 @@ def make_tiny_checkpoint(
 
     from pinclip_sdk.training.checkpoint import save_checkpoint
 
-    model_cfg = tiny_model_config(noise, finetune, head, injection, image_size)
+    model_cfg = tiny_model_config(noise, finetune, head, injection, image_size, view)
     # Tensors this small gain nothing from intra-op threads, and on a busy CPU the thread hand-offs
     # cost 20x the work.
     with torch_threads(1):

@@ -112,7 +112,7 @@ class ServeState:
         prepared = self.prepare(buffer.getvalue(), None)
         for n in sorted({1, 2, self.config.max_batch} & set(range(1, self.config.max_batch + 1))):
             batch = self.detector.new_batch(n)
-            batch[...] = prepared.pixels
+            batch.reshape((n, -1) + batch.shape[1:])[...] = prepared.pixels
             self.detector.infer_batch(batch)
 
     async def stop(self) -> None:

@@ -166,7 +166,8 @@ class MicroBatcher:
     def _call(self, images: list[np.ndarray]) -> tuple[np.ndarray, float]:
         """Worker thread: copy the images into one batch array and run the backend."""
         batch = self._allocate(len(images))
-        for slot, pixels in zip(batch, images, strict=True):
+        per_image = batch.reshape((len(images), -1) + batch.shape[1:])  # k rows per image (tiles view)
+        for slot, pixels in zip(per_image, images, strict=True):
             slot[...] = pixels
         start = time.perf_counter()
         logits = np.asarray(self._infer(batch)).reshape(-1)

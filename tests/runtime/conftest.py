@@ -10,6 +10,7 @@ tests marked for it when it is available.
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -191,3 +192,17 @@ def encode_video():
     """Encode a synthetic video file with PyAV (skips the test when PyAV is missing)."""
     pytest.importorskip("av")
     return _encode_video
+
+
+@pytest.fixture
+def region_decoder() -> None:
+    """Skips a test when JPEG region decode is not installed; fails instead under
+    PINCLIP_REQUIRE_REGION_DECODE=1 (CI installs it, so a broken install cannot pass as a skip)."""
+    from pinclip_sdk.jpeg_region import region_decode_available
+
+    if region_decode_available():
+        return
+    reason = "JPEG region decode unavailable: PyTurboJPEG<2 or libturbojpeg0 not installed"
+    if os.environ.get("PINCLIP_REQUIRE_REGION_DECODE") == "1":
+        pytest.fail(f"PINCLIP_REQUIRE_REGION_DECODE=1 but {reason}")
+    pytest.skip(reason)

@@ -6,6 +6,12 @@ now": blur + JPEG augmentation is what makes detectors survive re-encoding), ran
 crop and horizontal flip, then normalise with the backbone's mean/std. Every random draw uses the
 torch RNG, which DataLoader seeds per worker, so a seeded run is reproducible.
 
+Native views (`PreprocessSpec.view`, docs/views.md) never resize, so `resize_jitter` does not apply:
+`crop` and `tiles` train on a random native crop of the model's input size (centred with probability
+1 - crop_prob, padded with the fill colour when the image is smaller), `patches` on the mosaic with a
+shuffle seed drawn per sample (the core builds it, as at evaluation), each after blur / JPEG and
+followed by the flip.
+
 Eval: `pinclip_sdk.preprocess.Preprocessor`, the C++ core that is bit-identical to open_clip's eval
 transform and is what the deployed runtime runs (docs/design.md#d1-one-preprocessing-truth).
 """
@@ -115,6 +121,7 @@ class TrainTransform:
         self.cfg = cfg
         self.spec = spec
         self.generator = generator
+        self._preprocessor: Any = None
 
     def _draw(self, probability: float) -> bool:
         return probability > 0 and float(torch.rand((), generator=self.generator)) < probability
@@ -140,14 +147,46 @@ class TrainTransform:
         top = self._offset(image.height - height, random_crop)
         return image.crop((left, top, left + width, top + height))
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        image = self._resize(image.convert("RGB"))
+    def _native_crop(self, image: Image.Image) -> Image.Image:
+        """A random (or centre) native crop of the input size, padded with the fill colour."""
+        height, width = self.spec.size
+        random_crop = self._draw(self.cfg.crop_prob)
+        left = self._offset(image.width - width, random_crop)
+        top = self._offset(image.height - height, random_crop)
+        canvas = Image.new("RGB", (width, height), (self.spec.fill_color,) * 3)
+        canvas.paste(
+            image.crop((max(left, 0), max(top, 0), left + width, top + height)), (max(-left, 0), max(-top, 0))
+        )
+        return canvas
+
+    def _mosaic(self, image: Image.Image) -> torch.Tensor:
+        if self._preprocessor is None:
+            from pinclip_sdk.preprocess import Preprocessor
+
+            self._preprocessor = Preprocessor(self.spec, num_threads=1)
+        seed = int(torch.randint(0, 2**62, (), generator=self.generator))
+        return torch.from_numpy(self._preprocessor(image, seed=seed))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_preprocessor": None}  # a native object: rebuilt in each worker
+
+    def _degrade(self, image: Image.Image) -> Image.Image:
         if self._draw(self.cfg.blur_prob):
             image = gaussian_blur(image, _uniform(*self.cfg.blur_sigma, self.generator))
         if self._draw(self.cfg.jpeg_prob):
             low, high = self.cfg.jpeg_quality
             image = jpeg_recompress(image, int(torch.randint(low, high + 1, (), generator=self.generator)))
-        image = self._crop(image)
+        return image
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        image = image.convert("RGB")
+        if self.spec.view == "patches":
+            pixels = self._mosaic(self._degrade(image))
+            return pixels.flip(-1) if self._draw(self.cfg.flip_prob) else pixels
+        if self.spec.view == "resize":
+            image = self._crop(self._degrade(self._resize(image)))
+        else:  # crop, tiles: native pixels
+            image = self._native_crop(self._degrade(image))
         if self._draw(self.cfg.flip_prob):
             image = image.transpose(Image.FLIP_LEFT_RIGHT)
         return to_tensor(image, self.spec)

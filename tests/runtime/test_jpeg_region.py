@@ -1,0 +1,202 @@
+"""Region decode of JPEGs must be bit-identical to Pillow's full decode + convert("RGB") + crop.
+
+Images are photo-like (smooth noise + fine texture + stripes) so chroma upsampling and the
+IDCT see real detail; sizes, boxes, chroma subsampling, progressive coding, quality and
+restart markers are drawn from a seeded generator. The marker-parsing helpers need no
+binding; everything that decodes is skipped when the binding or libturbojpeg is missing.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pinclip_sdk import jpeg_region as jr
+from pinclip_sdk.errors import BackendUnavailableError, InvalidImageError
+
+needs_region = pytest.mark.usefixtures("region_decoder")
+
+
+def _photo(w: int, h: int, rng: np.random.Generator, gray: bool = False) -> np.ndarray:
+    ch = 1 if gray else 3
+    small = rng.integers(0, 256, (h // 16 + 2, w // 16 + 2, ch), dtype=np.uint8)
+    img = Image.fromarray(small[..., 0] if gray else small).resize((w, h), Image.BICUBIC)
+    base = np.asarray(img, dtype=np.float32).reshape(h, w, ch)
+    yy, xx = np.mgrid[0:h, 0:w]
+    tex = rng.normal(0, 10, (h, w, 1)) + 25 * np.sin(xx / 3.1 + yy / 5.3)[..., None]
+    out = np.clip(base + tex, 0, 255).astype(np.uint8)
+    return out[..., 0] if gray else out
+
+
+def _encode(arr: np.ndarray, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _reference(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _boxes(w: int, h: int, rng: np.random.Generator) -> list[tuple[int, int, int, int]]:
+    boxes = [(0, 0, w, h), (w - 1, h - 1, w, h), (0, 0, 1, 1), (w - 1, 0, w, 1), (0, h - 1, 1, h)]
+    for _ in range(6):
+        left, right = sorted(rng.choice(w + 1, 2, replace=False)) if w > 1 else (0, 1)
+        top, bottom = sorted(rng.choice(h + 1, 2, replace=False)) if h > 1 else (0, 1)
+        boxes.append((int(left), int(top), int(right), int(bottom)))
+    for _ in range(3):  # single pixels and thin strips anywhere
+        x, y = int(rng.integers(w)), int(rng.integers(h))
+        boxes.append((x, y, x + 1, y + 1))
+        boxes.append((x, 0, x + 1, h))
+    return boxes
+
+
+def _assert_identical(data: bytes, boxes: list[tuple[int, int, int, int]]) -> None:
+    assert jr.region_ineligibility(data) is None
+    ref = _reference(data)
+    got = jr.decode_jpeg_regions(data, boxes)
+    for (left, top, right, bottom), arr in zip(boxes, got, strict=True):
+        assert arr.dtype == np.uint8
+        assert arr.shape == (bottom - top, right - left, 3)
+        want = ref[top:bottom, left:right]
+        if not np.array_equal(arr, want):
+            bad = np.argwhere((arr != want).any(axis=-1))
+            pytest.fail(f"box {(left, top, right, bottom)}: {len(bad)} pixels differ, first at {bad[0]}")
+
+
+# (subsampling, progressive, restart) combinations; sizes and quality are drawn per case.
+_VARIANTS = [
+    (ss, prog, rst) for ss in (0, 1, 2) for prog in (False, True) for rst in (None, "blocks", "rows")
+]
+
+
+@needs_region
+@pytest.mark.parametrize(("subsampling", "progressive", "restart"), _VARIANTS)
+def test_colour_region_bit_identical(subsampling: int, progressive: bool, restart: str | None) -> None:
+    rng = np.random.default_rng(1000 * subsampling + 10 * progressive + len(restart or ""))
+    for w, h in [(1, 1), (17, 9), *(tuple(int(v) for v in rng.integers(2, 340, 2)) for _ in range(3))]:
+        kw: dict[str, object] = {
+            "quality": int(rng.integers(50, 101)),
+            "subsampling": subsampling,
+            "progressive": progressive,
+        }
+        if restart == "blocks":
+            kw["restart_marker_blocks"] = int(rng.integers(1, 7))
+        elif restart == "rows":
+            kw["restart_marker_rows"] = 1
+        data = _encode(_photo(w, h, rng), **kw)
+        _assert_identical(data, _boxes(w, h, rng))
+
+
+@needs_region
+@pytest.mark.parametrize("progressive", [False, True])
+def test_gray_region_replicated_rgb(progressive: bool) -> None:
+    rng = np.random.default_rng(7 + progressive)
+    for w, h in [(1, 1), (33, 15), (203, 131), (64, 48)]:
+        data = _encode(
+            _photo(w, h, rng, gray=True), quality=int(rng.integers(50, 101)), progressive=progressive
+        )
+        _assert_identical(data, _boxes(w, h, rng))
+        full = jr.decode_jpeg_region(data, (0, 0, w, h))
+        assert (full[..., 0] == full[..., 1]).all()
+        assert (full[..., 1] == full[..., 2]).all()
+
+
+@needs_region
+def test_larger_image_interior_tiles_and_q100() -> None:
+    rng = np.random.default_rng(3)
+    w, h = 1011, 757  # not a multiple of 16 either way: partial iMCUs at the right and bottom
+    arr = _photo(w, h, rng)
+    for kw in ({"quality": 100, "subsampling": 0}, {"quality": 90, "subsampling": 2}, {"quality": 75}):
+        data = _encode(arr, **kw)
+        cx, cy = w // 2, h // 2
+        boxes = [(cx - 112, cy - 112, cx + 112, cy + 112), (w - 224, h - 224, w, h), (0, 0, 224, 224)]
+        boxes += [
+            (int(x), int(y), int(x) + 224, int(y) + 224)
+            for x, y in zip(rng.integers(0, w - 224, 4), rng.integers(0, h - 224, 4), strict=True)
+        ]
+        _assert_identical(data, boxes)
+
+
+@needs_region
+def test_440_subsampling_from_libturbojpeg() -> None:
+    import turbojpeg
+
+    rng = np.random.default_rng(5)
+    w, h = 97, 75
+    data = jr._turbojpeg().encode(
+        _photo(w, h, rng), quality=85, pixel_format=turbojpeg.TJPF_RGB, jpeg_subsample=turbojpeg.TJSAMP_440
+    )
+    assert jr.read_jpeg_header(data).sampling[0] == (1, 2)
+    _assert_identical(data, _boxes(w, h, rng))
+
+
+def test_ineligible_jpegs_are_reported() -> None:
+    rng = np.random.default_rng(9)
+    cmyk = io.BytesIO()
+    Image.fromarray(_photo(40, 30, rng)).convert("CMYK").save(cmyk, "JPEG")
+    reason = jr.region_ineligibility(cmyk.getvalue())
+    assert reason is not None
+    assert "Adobe" in reason or "components" in reason
+    assert not jr.is_region_eligible(cmyk.getvalue())
+    assert jr.is_region_eligible(_encode(_photo(40, 30, rng)))
+    assert not jr.is_region_eligible(b"not a jpeg")
+
+
+@needs_region
+def test_ineligible_jpeg_raises() -> None:
+    cmyk = io.BytesIO()
+    Image.new("CMYK", (32, 32), (1, 2, 3, 4)).save(cmyk, "JPEG")
+    with pytest.raises(InvalidImageError, match="not eligible"):
+        jr.decode_jpeg_region(cmyk.getvalue(), (0, 0, 8, 8))
+
+
+def test_header_parsing() -> None:
+    data = _encode(_photo(37, 21, np.random.default_rng(2)), subsampling=1, progressive=True)
+    hdr = jr.read_jpeg_header(data)
+    assert (hdr.width, hdr.height, hdr.sof_marker, hdr.precision) == (37, 21, 0xC2, 8)
+    assert (hdr.imcu_width, hdr.imcu_height) == (16, 8)
+    assert hdr.sampling == ((2, 1), (1, 1), (1, 1))
+    assert hdr.jfif
+    assert not hdr.adobe
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\xff\xd8", b"GIF89a" + b"\0" * 20, b"\xff\xd8\xff\xd9", b"\xff\xd8\xff\xe0\x00\x40JFIF"],
+)
+def test_unparsable_data_raises(data: bytes) -> None:
+    with pytest.raises(InvalidImageError):
+        jr.read_jpeg_header(data)
+    assert not jr.is_region_eligible(data)
+
+
+@needs_region
+def test_bad_data_raises() -> None:
+    data = _encode(_photo(120, 90, np.random.default_rng(4)), quality=90)
+    with pytest.raises(InvalidImageError):
+        jr.decode_jpeg_region(b"\x00" * 100, (0, 0, 1, 1))
+    with pytest.raises(InvalidImageError):  # truncated inside the entropy-coded data
+        jr.decode_jpeg_region(data[: len(data) // 2], (0, 0, 16, 16))
+
+
+@needs_region
+@pytest.mark.parametrize(
+    "box",
+    [(0, 0, 0, 5), (5, 5, 4, 9), (-1, 0, 4, 4), (0, 0, 121, 10), (0, 0, 10, 91), (0, 0, 1), ("a", 0, 1, 1)],
+)
+def test_bad_box_raises(box: tuple) -> None:
+    data = _encode(_photo(120, 90, np.random.default_rng(4)))
+    with pytest.raises(InvalidImageError, match="box"):
+        jr.decode_jpeg_region(data, box)
+
+
+def test_unavailable_binding_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jr, "_turbojpeg", lambda: None)
+    assert not jr.region_decode_available()
+    with pytest.raises(BackendUnavailableError, match="PyTurboJPEG"):
+        jr.decode_jpeg_region(_encode(np.zeros((8, 8, 3), np.uint8)), (0, 0, 1, 1))
