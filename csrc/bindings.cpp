@@ -7,12 +7,14 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "engine.h"
+#include "jpeg_region.h"
 #include "yuv.h"
 
 namespace py = pybind11;
@@ -269,6 +271,32 @@ py::array yuv420_to_rgb(const py::array& data, const std::string& fmt, const std
   return out;
 }
 
+// The boxes of a JPEG (bytes-like) as H x W x 3 uint8 arrays; ValueError says why not.
+py::list jpeg_regions(const py::buffer& data, const std::vector<std::tuple<int, int, int, int>>& boxes) {
+  const py::buffer_info info = data.request();
+  if (info.ndim != 1 || info.itemsize != 1) throw py::value_error("JPEG data must be a 1-D bytes-like object");
+  std::vector<pinclip::JpegBox> spans;
+  for (const auto& [left, top, right, bottom] : boxes) spans.push_back({left, top, right, bottom});
+  std::vector<std::vector<uint8_t>> pixels;
+  int width = 0, height = 0;
+  std::string error;
+  {
+    py::gil_scoped_release release;
+    error = pinclip::decode_jpeg_regions(static_cast<const uint8_t*>(info.ptr), static_cast<size_t>(info.size), spans,
+                                         pixels, width, height);
+  }
+  if (!error.empty()) throw py::value_error(error);
+  py::list out;
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const pinclip::JpegBox& b = spans[i];
+    py::array_t<uint8_t> array({static_cast<py::ssize_t>(b.bottom - b.top), static_cast<py::ssize_t>(b.right - b.left),
+                                py::ssize_t{3}});
+    std::memcpy(array.mutable_data(), pixels[i].data(), pixels[i].size());
+    out.append(array);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -311,6 +339,10 @@ PYBIND11_MODULE(_core, m) {
       .def("resize_u8", &engine_resize_u8, py::arg("image"), py::arg("layout"), py::arg("fill") = py::make_tuple(0, 0, 0),
            py::arg("seed") = 0, "The uint8 RGB [H, W, 3] image before normalisation ([k, H, W, 3] for tiles).");
 
+  m.attr("has_jpeg_regions") = pinclip::jpeg_regions_supported();
+  m.def("decode_jpeg_regions", &jpeg_regions, py::arg("data"), py::arg("boxes"),
+        "The (left, top, right, bottom) boxes of an 8-bit JPEG as [H, W, 3] uint8 RGB, each bit-identical to "
+        "the box of a full decode; only the rows down to the last box are decoded (GIL released).");
   m.def("patch_entropy_keys", &entropy_keys, py::arg("image"), py::arg("layout"), py::arg("patch"),
         "round(1e9 * spectral entropy) of each full patch, row-major (the patches view's score).");
   m.def("mosaic_cells", &pinclip::mosaic_cells, py::arg("keys"), py::arg("cells"), py::arg("seed"),

@@ -13,6 +13,12 @@ def yuv420_to_rgb(
 def patch_entropy_keys(image: np.ndarray, layout: str, patch: int) -> list[int]: ...
 def mosaic_cells(keys: list[int], cells: int, seed: int) -> list[int]: ...
 
+has_jpeg_regions: bool
+
+def decode_jpeg_regions(
+    data: bytes | bytearray | memoryview, boxes: list[tuple[int, int, int, int]]
+) -> list[np.ndarray]: ...
+
 class Engine:
     def __init__(
         self,

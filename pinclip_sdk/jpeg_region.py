@@ -1,42 +1,42 @@
-"""Decode only a region of a JPEG, bit-identical to Pillow's full decode followed by a crop.
+"""Decode only the regions of a JPEG a native view reads, bit-identical to Pillow's full decode
+followed by a crop.
 
-Why: a centre crop or a few native-resolution tiles out of a 12 MP phone JPEG need a
-fraction of its pixels, but a full Pillow decode (plus ``convert`` and ``np.asarray``)
-pays for all of them.
+Why: a centre crop or a few native-resolution tiles out of a 12 MP phone JPEG need a fraction of
+its pixels, but a full Pillow decode (plus ``convert`` and ``np.asarray``) pays for all of them.
 
-How: libjpeg-turbo's lossless crop (``tjTransform`` with ``TJXOPT_CROP``, reached through
-PyTurboJPEG) copies the quantised DCT coefficients of an iMCU-aligned window around each
-box into a small new JPEG, without any IDCT, colour conversion or re-quantisation. That
-small JPEG is then decoded by Pillow itself, so the pixels come from the very libjpeg-turbo
-build the reference uses. The window keeps at least ``_CONTEXT`` pixels of real image on
-every side that is not an image edge, which is what fancy chroma upsampling reads, so every
-pixel inside the box equals ``np.asarray(Image.open(f).convert("RGB"))[top:bottom,
-left:right]``.
+How: the C++ core (``csrc/jpeg_region.cpp``, built against libjpeg-turbo) decodes in one pass:
+rows above a box are skipped (``jpeg_skip_scanlines``: entropy decoding only, no IDCT), only the
+boxes' columns are reconstructed (``jpeg_crop_scanline``), and decoding stops after the last box's
+row, so the rest of the file is never read. Each box keeps 32 pixels of decoded context on every
+inner side (two iMCUs of 4:2:0), which is what fancy chroma upsampling needs for the pixels inside
+the box to equal ``np.asarray(Image.open(f).convert("RGB"))[top:bottom, left:right]``. Because the
+core links the system's libjpeg-turbo and Pillow bundles its own, :func:`region_decode_available`
+also checks, once per process, that the two agree bit for bit on a small test image.
 
 Grayscale JPEGs come back as H x W x 3 with the gray value replicated, as Pillow's
 ``convert("RGB")`` does.
 
 EXIF orientation is deliberately not handled: boxes are in stored (un-rotated) pixel
-coordinates. Callers use region decode only when no EXIF transpose is requested or the
-orientation is 1, and do a full decode otherwise.
+coordinates. Callers use region decode only when no EXIF transpose is requested, and do a full
+decode otherwise.
 
-Needs ``PyTurboJPEG>=1.8.3,<2`` and the shared ``libturbojpeg`` (Debian: ``libturbojpeg0``;
-2.x or 3.x both work). Both are imported lazily: ``import pinclip_sdk`` never needs them,
-and :func:`region_decode_available` says whether they are there.
+Truncated files (no end-of-image marker after the scans) and libjpeg warnings raise
+InvalidImageError, so callers decode in full and the full decode reports the damage. Needs the
+core built with libjpeg-turbo's headers (Debian / Ubuntu: ``apt-get install libjpeg-dev`` before
+installing); without them :func:`region_decode_available` is False and views decode in full.
 """
 
 from __future__ import annotations
 
 import io
-import threading
-import warnings
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
+from pinclip_sdk import _core
 from pinclip_sdk.errors import BackendUnavailableError, InvalidImageError
 
 __all__ = [
@@ -53,23 +53,18 @@ __all__ = [
 Box = tuple[int, int, int, int]
 """(left, top, right, bottom) in stored image pixels, right/bottom exclusive."""
 
-_INSTALL_HINT = "install PyTurboJPEG>=1.8.3,<2 and the libturbojpeg0 system package"
+logger = logging.getLogger(__name__)
 
-# Real pixels kept beyond a box on each inner side. Fancy (triangle) chroma upsampling
-# reads one chroma sample beyond the output pixel, i.e. at most 1 luma pixel of context
-# for 2x subsampling; 2 leaves a safety margin at no measurable cost (the window is
-# rounded out to the iMCU grid anyway).
-_CONTEXT = 2
-# Smallest window side (unless the image is smaller). libjpeg skips fancy upsampling for a
-# component at most 2 samples wide (jdsample.c: ``downsampled_width > 2``), so a window only
-# 3 or 4 pixels wide would upsample differently from the full image.
-_MIN_SPAN = 16
+_INSTALL_HINT = (
+    "the core was built without libjpeg-turbo (install libjpeg-dev, Debian / Ubuntu, then reinstall)"
+)
 
 # SOF0 baseline, SOF1 extended sequential (Huffman), SOF2 progressive (Huffman).
 _ELIGIBLE_SOF = {0xC0, 0xC1, 0xC2}
 _SOF_MARKERS = {m for m in range(0xC0, 0xD0) if m not in (0xC4, 0xC8, 0xCC)}
-# Luma sampling factors (h, v) of the chroma layouts we accept: 4:4:4, 4:4:0, 4:2:2, 4:2:0.
-_ELIGIBLE_LUMA_SAMPLING = {(1, 1), (1, 2), (2, 1), (2, 2)}
+# Luma sampling factors (h, v) of the chroma layouts we accept (the ones Pillow writes and the
+# tests check): 4:4:4, 4:2:2, 4:2:0.
+_ELIGIBLE_LUMA_SAMPLING = {(1, 1), (2, 1), (2, 2)}
 
 
 @dataclass(frozen=True)
@@ -195,24 +190,43 @@ def is_region_eligible(data: bytes) -> bool:
         return False
 
 
-_LIBRARY_LOCK = threading.Lock()  # see decode_jpeg_regions: warnings capture is process-global
+def _self_check_image() -> tuple[bytes, np.ndarray]:
+    """A small 4:2:0 JPEG with edges and texture, and Pillow's full decode of it."""
+    from PIL import Image
+
+    rng = np.random.default_rng(20261207)
+    y, x = np.mgrid[0:75, 0:97]
+    pixels = np.stack([x * 2.5, y * 3.0, (x + y) * 1.4], -1) + rng.normal(0, 24, (75, 97, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=88, subsampling=2)
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as im:
+        return data, np.asarray(im.convert("RGB"))
 
 
 @lru_cache(maxsize=1)
-def _turbojpeg() -> Any:
-    """The shared PyTurboJPEG handle, or None when the binding or libturbojpeg is missing."""
-    try:
-        import turbojpeg  # PyTurboJPEG; lazy so the SDK never needs it
-
-        tj = turbojpeg.TurboJPEG()
-    except Exception:  # ImportError, OSError (no library), RuntimeError (wrong version)
-        return None
-    return tj if hasattr(tj, "crop_multiple") else None
-
-
 def region_decode_available() -> bool:
-    """True when PyTurboJPEG and libturbojpeg load; False means: do a full decode instead."""
-    return _turbojpeg() is not None
+    """True when the core has the region decoder and it agrees bit for bit with Pillow's decoder
+    on a test image (the core links the system's libjpeg-turbo, Pillow its own); False means:
+    decode in full."""
+    if not getattr(_core, "has_jpeg_regions", False):
+        return False
+    data, full = _self_check_image()
+    boxes = [(0, 0, 97, 75), (33, 21, 70, 58), (1, 40, 9, 75), (80, 0, 97, 13)]
+    try:
+        crops = _core.decode_jpeg_regions(data, boxes)
+    except ValueError as exc:
+        logger.warning("JPEG region decode disabled: its self-check failed (%s)", exc)
+        return False
+    same = all(
+        np.array_equal(crop, full[top:bottom, left:right])
+        for crop, (left, top, right, bottom) in zip(crops, boxes, strict=True)
+    )
+    if not same:
+        logger.warning(
+            "JPEG region decode disabled: the core's libjpeg and Pillow's decode a test image differently"
+        )
+    return same
 
 
 def _check_box(box: Sequence[int], width: int, height: int) -> Box:
@@ -228,24 +242,6 @@ def _check_box(box: Sequence[int], width: int, height: int) -> Box:
     return left, top, right, bottom
 
 
-def _span(lo: int, hi: int, size: int, align: int) -> tuple[int, int]:
-    """One axis of a window: [lo, hi) plus context, start on the iMCU grid, at least _MIN_SPAN."""
-    start = max(0, (lo - _CONTEXT) // align * align)
-    stop = min(size, hi + _CONTEXT)
-    if stop - start < _MIN_SPAN:
-        stop = min(size, start + _MIN_SPAN)
-        start = max(0, (stop - _MIN_SPAN) // align * align)
-    return start, stop
-
-
-def _window(box: Box, h: JpegHeader) -> Box:
-    """The iMCU-aligned window (x0, y0, x1, y1) around a box, with upsampling context."""
-    left, top, right, bottom = box
-    x0, x1 = _span(left, right, h.width, h.imcu_width)
-    y0, y1 = _span(top, bottom, h.height, h.imcu_height)
-    return x0, y0, x1, y1
-
-
 def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.ndarray]:
     """Decode several boxes of one JPEG in one pass over its entropy-coded data.
 
@@ -254,14 +250,10 @@ def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.
     bottom) in stored pixels and must lie inside the image. Raises InvalidImageError for
     a bad box, undecodable or truncated data (libjpeg warnings count: the reference decode
     would not give clean pixels either) or an ineligible JPEG (check
-    :func:`region_ineligibility` first), and BackendUnavailableError when the library is
-    missing. libjpeg warnings are caught with ``warnings.catch_warnings``, which is
-    process-global before Python 3.14, so the library calls are serialised by a lock: one
-    decode's warning is never attributed to another's (an unrelated warning raised by another
-    thread meanwhile makes this call raise, and callers then decode in full).
+    :func:`region_ineligibility` first), and BackendUnavailableError when the core has no
+    region decoder. Thread-safe; the core releases the GIL.
     """
-    tj = _turbojpeg()
-    if tj is None:
+    if not region_decode_available():
         raise BackendUnavailableError(f"JPEG region decode is unavailable: {_INSTALL_HINT}")
     header = read_jpeg_header(data)
     reason = _header_ineligibility(header)
@@ -270,27 +262,10 @@ def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.
     checked = [_check_box(b, header.width, header.height) for b in boxes]
     if not checked:
         return []
-    windows = [_window(b, header) for b in checked]
-    crops = [(x0, y0, x1 - x0, y1 - y0) for x0, y0, x1, y1 in windows]
-    with _LIBRARY_LOCK, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            pieces = tj.crop_multiple(bytes(data), crops, copynone=True)
-        except Exception as e:  # OSError from libturbojpeg: corrupt data, bad crop
-            raise InvalidImageError(f"JPEG could not be decoded: {e}") from e
-    if caught:
-        raise InvalidImageError(f"corrupt or truncated JPEG data: {caught[0].message}")
-    from PIL import Image
-
-    out = []
-    for piece, (x0, y0, _, _), (left, top, right, bottom) in zip(pieces, windows, checked, strict=True):
-        try:
-            with Image.open(io.BytesIO(piece)) as im:
-                rgb = np.asarray(im.convert("RGB"))
-        except Exception as e:  # Pillow raises OSError, ValueError, ...
-            raise InvalidImageError(f"cropped JPEG could not be decoded: {e}") from e
-        out.append(rgb[top - y0 : bottom - y0, left - x0 : right - x0].copy())
-    return out
+    try:
+        return list(_core.decode_jpeg_regions(data, checked))
+    except ValueError as exc:
+        raise InvalidImageError(f"JPEG region decode failed: {exc}") from exc
 
 
 def decode_jpeg_region(data: bytes, box: Sequence[int]) -> np.ndarray:

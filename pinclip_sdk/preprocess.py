@@ -124,7 +124,7 @@ class Preprocessor:
             removes this limit (Pillow's own decompression-bomb check stays on for files).
         region_decode: for the crop and tiles views, decode only the JPEG regions the view reads
             (`pinclip_sdk.jpeg_region`, bit-identical to a full decode + crop). None (default) uses
-            it when PyTurboJPEG and libturbojpeg are installed; other formats, EXIF rotation and
+            it when the core was built with libjpeg-turbo; other formats, EXIF rotation and
             JPEGs it cannot crop are decoded in full.
     """
 
@@ -179,8 +179,8 @@ class Preprocessor:
             )
         if region_decode and not region_decode_available():
             raise ConfigError(
-                "Preprocessor region_decode needs PyTurboJPEG and libturbojpeg (pip install "
-                "'pinclip-sdk[jpeg]'; Debian: apt-get install libturbojpeg0)"
+                "Preprocessor region_decode needs the core built with libjpeg-turbo (Debian / Ubuntu: "
+                "apt-get install libjpeg-dev, then reinstall pinclip-sdk)"
             )
         self.region_decode = native_crops and region_decode is not False and region_decode_available()
         # tiles decoded as regions are single native crops: the crop view of the same size

@@ -202,7 +202,7 @@ def region_decoder() -> None:
 
     if region_decode_available():
         return
-    reason = "JPEG region decode unavailable: PyTurboJPEG<2 or libturbojpeg0 not installed"
+    reason = "JPEG region decode unavailable: the core was built without libjpeg-turbo (libjpeg-dev)"
     if os.environ.get("PINCLIP_REQUIRE_REGION_DECODE") == "1":
         pytest.fail(f"PINCLIP_REQUIRE_REGION_DECODE=1 but {reason}")
     pytest.skip(reason)

@@ -3,12 +3,14 @@
 Images are photo-like (smooth noise + fine texture + stripes) so chroma upsampling and the
 IDCT see real detail; sizes, boxes, chroma subsampling, progressive coding, quality and
 restart markers are drawn from a seeded generator. The marker-parsing helpers need no
-binding; everything that decodes is skipped when the binding or libturbojpeg is missing.
+decoder; everything that decodes is skipped when the core was built without libjpeg-turbo
+(and fails instead under PINCLIP_REQUIRE_REGION_DECODE=1, as in CI).
 """
 
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -122,17 +124,25 @@ def test_larger_image_interior_tiles_and_q100() -> None:
         _assert_identical(data, boxes)
 
 
-@needs_region
-def test_440_subsampling_from_libturbojpeg() -> None:
-    import turbojpeg
+def test_unlisted_subsampling_is_ineligible() -> None:
+    # 4:4:0 (luma sampling 1x2) is not among the layouts the tests cover: decoded in full
+    data = bytearray(_encode(_photo(40, 30, np.random.default_rng(5)), subsampling=0))
+    sof = data.index(b"\xff\xc0")
+    assert data[sof + 11] == 0x11  # first component's sampling byte
+    data[sof + 11] = 0x12
+    reason = jr.region_ineligibility(bytes(data))
+    assert reason is not None
+    assert "subsampling" in reason
 
-    rng = np.random.default_rng(5)
-    w, h = 97, 75
-    data = jr._turbojpeg().encode(
-        _photo(w, h, rng), quality=85, pixel_format=turbojpeg.TJPF_RGB, jpeg_subsample=turbojpeg.TJSAMP_440
-    )
-    assert jr.read_jpeg_header(data).sampling[0] == (1, 2)
-    _assert_identical(data, _boxes(w, h, rng))
+
+@needs_region
+def test_truncation_below_the_boxes_raises() -> None:
+    # the decoder stops after the last box's rows, so a cut tail is caught by the end marker check
+    data = _encode(_photo(160, 120, np.random.default_rng(6)), quality=90)
+    for cut in (2, 300):
+        with pytest.raises(InvalidImageError, match="truncated"):
+            jr.decode_jpeg_region(data[:-cut], (0, 0, 16, 16))
+    assert jr.decode_jpeg_region(data + b"trailer after EOI", (0, 0, 16, 16)).shape == (16, 16, 3)
 
 
 def test_ineligible_jpegs_are_reported() -> None:
@@ -195,8 +205,28 @@ def test_bad_box_raises(box: tuple) -> None:
         jr.decode_jpeg_region(data, box)
 
 
-def test_unavailable_binding_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jr, "_turbojpeg", lambda: None)
-    assert not jr.region_decode_available()
-    with pytest.raises(BackendUnavailableError, match="PyTurboJPEG"):
-        jr.decode_jpeg_region(_encode(np.zeros((8, 8, 3), np.uint8)), (0, 0, 1, 1))
+def test_unavailable_decoder_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jr, "_core", SimpleNamespace(has_jpeg_regions=False))
+    jr.region_decode_available.cache_clear()
+    try:
+        assert not jr.region_decode_available()
+        with pytest.raises(BackendUnavailableError, match="libjpeg"):
+            jr.decode_jpeg_region(_encode(np.zeros((8, 8, 3), np.uint8)), (0, 0, 1, 1))
+    finally:
+        monkeypatch.undo()
+        jr.region_decode_available.cache_clear()
+
+
+def test_decoder_disagreeing_with_pillow_is_not_used(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    # a libjpeg whose pixels differ from Pillow's (another IDCT or upsampling) must not be used
+    def off_by_one(data: bytes, boxes: list) -> list:
+        return [np.ones((b - t, r - left, 3), np.uint8) for left, t, r, b in boxes]
+
+    monkeypatch.setattr(jr, "_core", SimpleNamespace(has_jpeg_regions=True, decode_jpeg_regions=off_by_one))
+    jr.region_decode_available.cache_clear()
+    try:
+        assert not jr.region_decode_available()
+        assert "differently" in caplog.text
+    finally:
+        monkeypatch.undo()
+        jr.region_decode_available.cache_clear()
