@@ -19,10 +19,8 @@ the seed spread. Writes `results.json` (with each run's sigma trajectory), `resu
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
 import math
-import multiprocessing
 import sys
 import time
 from dataclasses import asdict, replace
@@ -38,6 +36,9 @@ from pinclip_sdk.training.proxy.protocol import (
     metrics_table,
     train_run,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proxy_grid import grid_parser, per_family_table, plus_minus, run_grid, stats, unseen_mean  # noqa: E402
 
 # variant name -> RunSpec fields; the probe trains only the head on frozen random-init features
 VARIANTS: dict[str, dict[str, str]] = {
@@ -55,28 +56,13 @@ TRAJECTORY_KEYS = ("sigma_rel", "mu_rel", "loss_gap")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=Path("bench_accuracy"), help="work folder (proxy, runs)")
-    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (default 0,1,2)")
-    parser.add_argument("--steps", type=int, default=2400, help="training steps per run (default 2400)")
-    parser.add_argument("--family", default="tconv", help="family trained on (default tconv)")
-    parser.add_argument("--proxy-seed", type=int, default=0, help="seed of the proxy build (default 0)")
-    parser.add_argument(
-        "--shortcut-cue",
-        type=float,
-        default=3.0,
-        help="amplitude (8-bit levels) of the cue on the train fakes; 0: no shortcut split (default 3)",
-    )
+    parser = grid_parser(__doc__, "bench_accuracy", 2400)
     parser.add_argument(
         "--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants"
     )
     parser.add_argument(
         "--plot", type=Path, default=None, help="where to write the PNG (default WORK/ablation.png)"
     )
-    parser.add_argument(
-        "--jobs", type=int, default=1, help="runs at once, each a single-threaded process (default 1)"
-    )
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
     return parser.parse_args(argv)
 
 
@@ -119,39 +105,6 @@ def run_one(name: str, seed: int, args: argparse.Namespace, proxy: Path, size: i
     return result
 
 
-def run_grid(
-    variants: list[str], seeds: list[int], args: argparse.Namespace, proxy: Path, size: int
-) -> dict[str, list[dict]]:
-    """Every (variant, seed) run, `args.jobs` at a time in worker processes (each run is single-threaded)."""
-    pairs = [(name, seed) for name in variants for seed in seeds]
-    if args.jobs <= 1:
-        done = {pair: run_one(*pair, args, proxy, size) for pair in pairs}
-    else:
-        context = multiprocessing.get_context("spawn")  # no torch state forked into the workers
-        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
-            futures = {pair: pool.submit(run_one, *pair, args, proxy, size) for pair in pairs}
-            done = {pair: future.result() for pair, future in futures.items()}
-    return {name: [done[(name, seed)] for seed in seeds] for name in variants}
-
-
-def _stats(values: list[float]) -> tuple[float, float]:
-    array = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if array.size == 0:
-        return math.nan, math.nan
-    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
-
-
-def _pm(values: list[float]) -> str:
-    mean, std = _stats(values)
-    return f"{100 * mean:.1f} ± {100 * std:.1f}"
-
-
-def unseen_mean(result: dict, train_generator: str, key: str) -> float:
-    """Mean of `key` over the families not trained on."""
-    values = [row[key] for name, row in result["generators"].items() if name != train_generator]
-    return float(np.mean(values))
-
-
 def _final(result: dict, key: str) -> float:
     trajectory = result.get("noise_trajectory") or []
     return trajectory[-1].get(key, math.nan) if trajectory else math.nan
@@ -164,18 +117,20 @@ def ablation_table(runs: dict[str, list[dict]], train_generator: str) -> str:
         f"mean acc | shortcut gap | final σ / feature std | Δ unseen acc vs {BASELINE} |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    base = _stats([unseen_mean(r, train_generator, "acc") for r in runs.get(BASELINE, [])])[0]
+    base = stats([unseen_mean(r, train_generator, "acc") for r in runs.get(BASELINE, [])])[0]
     for name, results in runs.items():
         unseen = [unseen_mean(r, train_generator, "acc") for r in results]
-        delta = (_stats(unseen)[0] - base) * 100 if not math.isnan(base) else math.nan
+        delta = (stats(unseen)[0] - base) * 100 if not math.isnan(base) else math.nan
         gaps = [r.get("shortcut", {}).get("mean", {}).get("gap", math.nan) for r in results]
-        sigma_mean, sigma_std = _stats([_final(r, "sigma_rel") for r in results])
+        sigma_mean, sigma_std = stats([_final(r, "sigma_rel") for r in results])
         sigma = "–" if math.isnan(sigma_mean) else f"{sigma_mean:.3f} ± {sigma_std:.3f}"
         lines.append(
-            f"| {name} | {_pm(unseen)} | {_pm([unseen_mean(r, train_generator, 'ap') for r in results])} | "
-            f"{_pm([r['generators'][train_generator]['ap'] for r in results])} | "
-            f"{_pm([r['generators'][train_generator]['fake_acc'] for r in results])} | "
-            f"{_pm([r['mean']['acc'] for r in results])} | {_pm(gaps)} | {sigma} | {delta:+.1f} |"
+            f"| {name} | {plus_minus(unseen)} | "
+            f"{plus_minus([unseen_mean(r, train_generator, 'ap') for r in results])} | "
+            f"{plus_minus([r['generators'][train_generator]['ap'] for r in results])} | "
+            f"{plus_minus([r['generators'][train_generator]['fake_acc'] for r in results])} | "
+            f"{plus_minus([r['mean']['acc'] for r in results])} | {plus_minus(gaps)} | {sigma} | "
+            f"{delta:+.1f} |"
         )
     return "\n".join(lines)
 
@@ -185,11 +140,11 @@ def verdict(runs: dict[str, list[dict]], train_generator: str) -> str:
     if DEFAULT_VARIANT not in runs:
         return f"(`{DEFAULT_VARIANT}` not run: no verdict)"
     lines = []
-    mean, std = _stats([unseen_mean(r, train_generator, "acc") for r in runs[DEFAULT_VARIANT]])
+    mean, std = stats([unseen_mean(r, train_generator, "acc") for r in runs[DEFAULT_VARIANT]])
     for other in ("none", "random"):
         if other not in runs:
             continue
-        other_mean, other_std = _stats([unseen_mean(r, train_generator, "acc") for r in runs[other]])
+        other_mean, other_std = stats([unseen_mean(r, train_generator, "acc") for r in runs[other]])
         margin = 2 * max(std, other_std)
         beats = mean - other_mean > margin
         lines.append(
@@ -198,17 +153,6 @@ def verdict(runs: dict[str, list[dict]], train_generator: str) -> str:
             f"2 std of the seed spread = {100 * margin:.1f}: "
             + ("**beats it**" if beats else "**does not beat it**")
         )
-    return "\n".join(lines)
-
-
-def per_family_table(runs: dict[str, list[dict]], train_generator: str) -> str:
-    """Markdown: accuracy per test family (rows) and variant (columns), mean ± std over seeds."""
-    names = list(next(iter(runs.values()))[0]["generators"])
-    lines = ["| test family | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
-    for gen in names:
-        label = f"{gen} (train)" if gen == train_generator else gen
-        cells = [_pm([r["generators"][gen]["acc"] for r in results]) for results in runs.values()]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -223,11 +167,16 @@ def plot(runs: dict[str, list[dict]], train_generator: str, path: Path) -> Path:
     width = 0.8 / len(runs)
     fig, (ax, ax_sigma) = plt.subplots(1, 2, figsize=(12, 3.8), dpi=90, width_ratios=(2.2, 1))
     for index, (variant, results) in enumerate(runs.items()):
-        stats = [_stats([r["generators"][g]["acc"] for r in results]) for g in names[:-1]]
-        stats.append(_stats([r["mean"]["acc"] for r in results]))
+        spread = [stats([r["generators"][g]["acc"] for r in results]) for g in names[:-1]]
+        spread.append(stats([r["mean"]["acc"] for r in results]))
         xs = np.arange(len(names)) + (index - (len(runs) - 1) / 2) * width
         bars = ax.bar(
-            xs, [100 * m for m, _ in stats], width, yerr=[100 * s for _, s in stats], label=variant, capsize=2
+            xs,
+            [100 * m for m, _ in spread],
+            width,
+            yerr=[100 * s for _, s in spread],
+            label=variant,
+            capsize=2,
         )
         for r_index, result in enumerate(results):
             trajectory = [row for row in result.get("noise_trajectory", []) if "sigma_rel" in row]
@@ -278,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"proxy benchmark: {summary.root} ({state})")
     print(summary.sharpness_table(), flush=True)
     train_generator = generator_name(args.family)
-    runs = run_grid(variants, seeds, args, args.work / "proxy", proxy_cfg.size)
+    runs = run_grid(run_one, variants, seeds, args.jobs, args, args.work / "proxy", proxy_cfg.size)
     first = runs[variants[0]][0]
     sections = [
         f"Trained on `{train_generator}`, {args.steps} steps, seeds {seeds}, proxy seed {args.proxy_seed}, "

@@ -230,3 +230,29 @@ def test_decoder_disagreeing_with_pillow_is_not_used(monkeypatch: pytest.MonkeyP
     finally:
         monkeypatch.undo()
         jr.region_decode_available.cache_clear()
+
+
+@needs_region
+def test_damaged_files_raise_or_decode_never_crash() -> None:
+    # untrusted input: flipped bytes, cut files and garbage after the header either decode to the
+    # boxes' shapes or raise InvalidImageError (the caller then decodes in full), never crash
+    rng = np.random.default_rng(11)
+    for progressive in (False, True):
+        data = _encode(_photo(96, 80, rng), quality=85, subsampling=2, progressive=progressive)
+        boxes = [(10, 5, 60, 40), (0, 60, 96, 80)]
+        for _ in range(150):
+            damaged = bytearray(data)
+            kind = rng.integers(3)
+            if kind == 0:
+                for at in rng.integers(2, len(data), int(rng.integers(1, 8))):
+                    damaged[at] = int(rng.integers(256))
+            elif kind == 1:
+                damaged = damaged[: int(rng.integers(4, len(data)))]
+            else:
+                start = int(rng.integers(2, len(data)))
+                damaged[start:] = rng.integers(0, 256, len(data) - start, dtype=np.uint8).tobytes()
+            try:
+                crops = jr.decode_jpeg_regions(bytes(damaged), boxes)
+            except InvalidImageError:
+                continue
+            assert [c.shape for c in crops] == [(35, 50, 3), (20, 96, 3)]

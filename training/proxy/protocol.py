@@ -55,6 +55,13 @@ class RunSpec:
         target_fpr: false-positive rate the threshold is chosen for on the held-out reals.
         threads: torch intra-op threads while training and scoring (1: the tiny model gains little
             from more, and on a busy CPU thread hand-offs cost more than the work).
+        view: what part of each image the model sees (`PreprocessSpec.view`): `resize` (the
+            default), `crop` (native centre crop), `tiles` (grid of native crops) or `patches`
+            (the patch-selection mosaic).
+        tile_grid: rows, cols of the `tiles` view.
+        tile_reduce: `mean` or `max` of the tiles' logits (`tiles` view).
+        patch_size: side of the mosaic's patches (`patches` view); 16 makes a 4x4 mosaic of a
+            64-px input.
     """
 
     family: str = "tconv"
@@ -70,12 +77,28 @@ class RunSpec:
     calib_fraction: float = 0.2
     target_fpr: float = 0.05
     threads: int = 1
+    view: str = "resize"
+    tile_grid: tuple[int, int] = (2, 2)
+    tile_reduce: str = "mean"
+    patch_size: int = 16
 
     @property
     def name(self) -> str:
         default = (self.head, self.injection) == ("cosine", "tokens")
         layout = "" if default else f"-{self.head}-{self.injection}"
-        return f"{self.family}-{self.finetune}-{self.noise}{layout}-s{self.seed}"
+        return f"{self.family}-{self.finetune}-{self.noise}{layout}{self.view_tag}-s{self.seed}"
+
+    @property
+    def view_tag(self) -> str:
+        """The view's part of `name`: empty for `resize`, so run names from before views stay."""
+        if self.view == "resize":
+            return ""
+        if self.view == "tiles":
+            rows, cols = self.tile_grid
+            return f"-tiles{rows}x{cols}{self.tile_reduce}"
+        if self.view == "patches":
+            return f"-patches{self.patch_size}"
+        return f"-{self.view}"
 
 
 @dataclass
@@ -133,6 +156,10 @@ def train_config(spec: RunSpec, image_list: Path, out_dir: Path, *, progress: bo
                 "finetune": spec.finetune,
                 "lora": {"rank": 4, "alpha": 8.0, "dropout": 0.0},
                 "head": spec.head,
+                "view": spec.view,
+                "tile_grid": list(spec.tile_grid),
+                "tile_reduce": spec.tile_reduce,
+                "patch_size": spec.patch_size,
                 "noise": {
                     "mode": "none" if spec.finetune == "frozen" else spec.noise,
                     "injection": spec.injection,
