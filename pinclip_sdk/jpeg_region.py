@@ -44,6 +44,7 @@ __all__ = [
     "JpegHeader",
     "decode_jpeg_region",
     "decode_jpeg_regions",
+    "header_ineligibility",
     "is_region_eligible",
     "read_jpeg_header",
     "region_decode_available",
@@ -152,7 +153,8 @@ def read_jpeg_header(data: bytes) -> JpegHeader:
     )
 
 
-def _header_ineligibility(h: JpegHeader) -> str | None:
+def header_ineligibility(h: JpegHeader) -> str | None:
+    """Why a parsed header rules out region decode, or None (see region_ineligibility)."""
     if h.sof_marker not in _ELIGIBLE_SOF:
         return f"SOF marker FF {h.sof_marker:02X} (arithmetic, lossless or hierarchical coding)"
     if h.precision != 8:
@@ -179,7 +181,7 @@ def region_ineligibility(data: bytes) -> str | None:
     YCbCr with 4:4:4, 4:4:0, 4:2:2 or 4:2:0 chroma. Raises InvalidImageError when the
     markers cannot be parsed at all.
     """
-    return _header_ineligibility(read_jpeg_header(data))
+    return header_ineligibility(read_jpeg_header(data))
 
 
 def is_region_eligible(data: bytes) -> bool:
@@ -256,7 +258,7 @@ def decode_jpeg_regions(data: bytes, boxes: Sequence[Sequence[int]]) -> list[np.
     if not region_decode_available():
         raise BackendUnavailableError(f"JPEG region decode is unavailable: {_INSTALL_HINT}")
     header = read_jpeg_header(data)
-    reason = _header_ineligibility(header)
+    reason = header_ineligibility(header)
     if reason is not None:
         raise InvalidImageError(f"JPEG not eligible for region decode: {reason}; decode it in full")
     checked = [_check_box(b, header.width, header.height) for b in boxes]

@@ -35,9 +35,9 @@ from pinclip_sdk.errors import BackendUnavailableError, ConfigError, InvalidImag
 from pinclip_sdk.imageio import DEFAULT_MAX_PIXELS, check_pixels, describe_source, load_image, regular_file
 from pinclip_sdk.jpeg_region import (
     decode_jpeg_regions,
+    header_ineligibility,
     read_jpeg_header,
     region_decode_available,
-    region_ineligibility,
 )
 from pinclip_sdk.pilmodes import NATIVE_MODES, GeometryPlan, fill_rgb, native_array, pil_transform
 from pinclip_sdk.spec import PreprocessSpec
@@ -315,7 +315,7 @@ class Preprocessor:
             header = read_jpeg_header(data)
         except InvalidImageError:
             return None
-        if region_ineligibility(data) is not None:
+        if header_ineligibility(header) is not None:  # the header parsed once, above
             return None
         width, height = header.width, header.height
         check_pixels(width, height, self.max_pixels, what)
